@@ -1,0 +1,307 @@
+"""Spectrogram features: the exact input the model trains on, and the way back to audio.
+
+``features(audio)`` is a mel spectrogram in dB relative to the clip's maximum, floored
+``top_db`` below it and scaled to [0, 1]. ``audio_from_features`` inverts it with the
+mel pseudo-inverse and (fast) Griffin-Lim.
+
+``extract_features`` runs over many files on every core with a progress bar, through an
+on-disk :class:`FeatureCache` keyed by the audio parameters and each file's path, size and
+mtime, so a second run computes nothing. This module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from samplevae.audio import is_silent, load_audio
+from samplevae.errors import AudioLoadError
+from samplevae.io import atomic_save_npy
+from samplevae.params import AudioParams
+
+__all__ = [
+    "features",
+    "audio_from_features",
+    "mel_basis",
+    "FeatureCache",
+    "FileFeature",
+    "ExtractionResult",
+    "extract_features",
+    "file_signature",
+]
+
+log = logging.getLogger(__name__)
+_AMIN = 1e-10
+
+
+@functools.lru_cache(maxsize=8)
+def mel_basis(params: AudioParams) -> np.ndarray:
+    """Mel filterbank ``[n_mels, 1 + n_fft/2]`` at the real sample rate."""
+    import librosa
+
+    return librosa.filters.mel(sr=params.sample_rate, n_fft=params.n_fft, n_mels=params.n_mels,
+                               fmin=params.fmin, fmax=params.fmax_hz)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_pinv(params: AudioParams) -> np.ndarray:
+    return np.linalg.pinv(mel_basis(params)).astype(np.float32)
+
+
+def features(audio: np.ndarray, params: AudioParams | None = None) -> np.ndarray:
+    """Scaled log-mel spectrogram of one clip.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(n,)]
+        Mono signal at ``params.sample_rate``; padded or cropped to ``params.n_samples``.
+    params : AudioParams
+
+    Returns
+    -------
+    np.ndarray [shape=(n_mels, n_frames)], float32 in [0, 1]
+        1 is the clip's loudest bin, 0 is ``top_db`` dB below it or quieter.
+        A silent clip gives all zeros.
+    """
+    import librosa
+
+    from samplevae.audio import fit_length
+
+    params = params or AudioParams()
+    y = fit_length(audio, params.n_samples)
+    spec = np.abs(librosa.stft(y, n_fft=params.n_fft, hop_length=params.hop_length, center=True))
+    power = mel_basis(params) @ (spec[:, : params.n_frames] ** 2)
+    peak = float(power.max(initial=0.0))
+    if peak <= _AMIN:
+        return np.zeros(params.shape, dtype=np.float32)
+    db = 10.0 * np.log10(np.maximum(power, _AMIN) / peak)
+    scaled = (np.maximum(db, -params.top_db) + params.top_db) / params.top_db
+    return scaled.astype(np.float32)
+
+
+def audio_from_features(
+    feats: np.ndarray,
+    params: AudioParams | None = None,
+    *,
+    n_iter: int | None = None,
+    seed: int | None = 0,
+    peak: float = 0.95,
+) -> np.ndarray:
+    """Audio from a scaled log-mel spectrogram (mel pseudo-inverse + fast Griffin-Lim).
+
+    Parameters
+    ----------
+    feats : np.ndarray [shape=(n_mels, n_frames)] in [0, 1]
+    params : AudioParams
+    n_iter : int, Griffin-Lim iterations (default ``params.griffin_lim_iters``, 32)
+    seed : int or None, seed of Griffin-Lim's random initial phase
+    peak : float, peak amplitude of the result (the level is lost in the features)
+
+    Returns
+    -------
+    np.ndarray [shape=(params.n_samples,)], float32
+    """
+    import librosa
+
+    params = params or AudioParams()
+    feats = np.asarray(feats, dtype=np.float32).reshape(params.shape)
+    db = np.clip(feats, 0.0, 1.0) * params.top_db - params.top_db
+    power_mel = 10.0 ** (db / 10.0)
+    power_lin = np.maximum(_mel_pinv(params) @ power_mel, 0.0)
+    magnitude = np.sqrt(power_lin)
+    # Pad one frame so the centred inverse STFT covers the whole clip.
+    n_needed = 1 + params.n_samples // params.hop_length
+    if magnitude.shape[1] < n_needed:
+        magnitude = np.pad(magnitude, ((0, 0), (0, n_needed - magnitude.shape[1])), mode="edge")
+    y = librosa.griffinlim(magnitude, n_iter=n_iter or params.griffin_lim_iters,
+                           hop_length=params.hop_length, n_fft=params.n_fft, center=True,
+                           length=params.n_samples, random_state=seed)
+    top = float(np.max(np.abs(y), initial=0.0))
+    if top > 0:
+        y = y * (peak / top)
+    return y.astype(np.float32)
+
+
+def file_signature(path: str | Path, offset: float = 0.0) -> str:
+    """Cache key of one file: its absolute path, size, mtime (ns) and clip offset."""
+    path = Path(path)
+    st = path.stat()
+    blob = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{offset!r}".encode()
+    return hashlib.sha1(blob).hexdigest()
+
+
+class FeatureCache:
+    """Features on disk, one ``.npy`` per (file, size, mtime, offset) under a folder per
+    audio-parameter set. Writes are atomic; a changed file gets a new key, so stale
+    entries are never read."""
+
+    def __init__(self, root: str | Path, params: AudioParams):
+        self.params = params
+        self.root = Path(root) / params.key()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        path = self._path(key)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("ignoring unreadable cache entry %s (%s)", path, e)
+            return None
+        return arr if arr.shape == self.params.shape else None
+
+    def put(self, key: str, feats: np.ndarray) -> None:
+        atomic_save_npy(self._path(key), np.asarray(feats, dtype=np.float32))
+
+
+@dataclass
+class FileFeature:
+    """What extraction found for one file: features or the reason there are none."""
+
+    path: str
+    offset: float = 0.0
+    features: np.ndarray | None = None
+    silent: bool = False
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.features is not None
+
+
+@dataclass
+class ExtractionResult:
+    """Per-file outcomes of :func:`extract_features`, in input order."""
+
+    items: list[FileFeature] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[FileFeature]:
+        return [it for it in self.items if it.ok]
+
+    @property
+    def failed(self) -> list[FileFeature]:
+        return [it for it in self.items if not it.ok]
+
+    @property
+    def n_cached(self) -> int:
+        return sum(it.cached for it in self.items)
+
+    def stack(self) -> np.ndarray:
+        """Features of the usable files ``[n_ok, n_mels, n_frames]``."""
+        good = self.ok
+        if not good:
+            return np.zeros((0, 0, 0), dtype=np.float32)
+        return np.stack([it.features for it in good])
+
+
+def _compute_one(args: tuple[str, float, AudioParams]) -> tuple[np.ndarray | None, bool, str | None]:
+    path, offset, params = args
+    try:
+        audio = load_audio(path, params, offset=offset)
+    except AudioLoadError as e:
+        return None, False, e.reason
+    return features(audio, params), is_silent(audio), None
+
+
+def _silence_marker(cache: FeatureCache, key: str) -> Path:
+    return cache._path(key).with_suffix(".silent")
+
+
+def extract_features(
+    paths: Sequence[str | Path],
+    params: AudioParams | None = None,
+    *,
+    offsets: Sequence[float] | None = None,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    desc: str = "features",
+) -> ExtractionResult:
+    """Features of many files, from the cache where possible, else on every core.
+
+    Parameters
+    ----------
+    paths : sequence of paths
+    params : AudioParams
+    offsets : per-file offsets in seconds (default 0)
+    cache_dir : folder of the on-disk cache (``None``: no cache)
+    workers : processes (default: every core; 1 computes in this process)
+    progress : show a tqdm progress bar
+
+    Returns
+    -------
+    ExtractionResult
+        One :class:`FileFeature` per path, in order; failures carry the reason.
+    """
+    from tqdm.auto import tqdm
+
+    params = params or AudioParams()
+    offsets = list(offsets) if offsets is not None else [0.0] * len(paths)
+    if len(offsets) != len(paths):
+        raise ValueError(f"{len(offsets)} offsets for {len(paths)} files")
+    cache = FeatureCache(cache_dir, params) if cache_dir is not None else None
+    items = [FileFeature(path=str(p), offset=float(o)) for p, o in zip(paths, offsets, strict=True)]
+    keys: list[str | None] = [None] * len(items)
+    todo: list[int] = []
+    for i, it in enumerate(items):
+        if cache is not None:
+            try:
+                keys[i] = file_signature(it.path, it.offset)
+            except OSError:
+                keys[i] = None  # the loader will name the reason
+            if keys[i] is not None:
+                hit = cache.get(keys[i])
+                if hit is not None:
+                    it.features, it.cached = hit, True
+                    it.silent = _silence_marker(cache, keys[i]).exists()
+                    continue
+        todo.append(i)
+
+    workers = workers or os.cpu_count() or 1
+    jobs = [(items[i].path, items[i].offset, params) for i in todo]
+    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="file",
+               disable=not progress)
+    try:
+        if workers > 1 and len(jobs) > 8:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn" if _tensorflow_loaded() else "fork")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                results = pool.map(_compute_one, jobs, chunksize=max(1, min(32, len(jobs) // (4 * workers))))
+                _collect(results, todo, items, keys, cache, bar)
+        else:
+            _collect(map(_compute_one, jobs), todo, items, keys, cache, bar)
+    finally:
+        bar.close()
+    return ExtractionResult(items)
+
+
+def _collect(results, todo, items, keys, cache, bar) -> None:
+    for i, (feats, silent, error) in zip(todo, results, strict=False):
+        it = items[i]
+        it.features, it.silent, it.error = feats, silent, error
+        if cache is not None and feats is not None and keys[i] is not None:
+            cache.put(keys[i], feats)
+            if silent:
+                _silence_marker(cache, keys[i]).touch()
+        bar.update(1)
+
+
+def _tensorflow_loaded() -> bool:
+    import sys
+
+    # Forking a process that has started TensorFlow's thread pools can deadlock.
+    return "tensorflow" in sys.modules

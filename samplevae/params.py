@@ -1,0 +1,309 @@
+"""Parameters: frozen dataclasses, validated on construction, with a JSON round trip.
+
+Every shape in the project follows from these: frame counts, padding, layer sizes.
+Nothing is read from the current directory; a model directory carries its own
+``params.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from samplevae.errors import ParameterError
+
+__all__ = [
+    "AudioParams",
+    "ModelParams",
+    "TrainParams",
+    "RunParams",
+    "params_hash",
+]
+
+T = TypeVar("T")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ParameterError(message)
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build ``cls`` from a dict, refusing unknown keys (typos must not pass silently)."""
+    if not isinstance(data, dict):
+        raise ParameterError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ParameterError(f"{cls.__name__}: unknown parameter(s) {unknown}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            value = data[f.name]
+            # JSON has no tuples: turn lists back into (nested) tuples.
+            if isinstance(value, list):
+                value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+class _JsonMixin:
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        return _from_dict(cls, data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class AudioParams(_JsonMixin):
+    """How audio becomes the model's input.
+
+    Defaults are the original's: 16 kHz mono, 2.0 s clips, STFT n_fft 1024 and hop 256,
+    128 mel bands, dB relative to the clip's maximum with an 80 dB floor, scaled to [0, 1].
+
+    Attributes
+    ----------
+    sample_rate : int, Hz
+    sample_sec : float, seconds per clip (shorter files are zero-padded, longer cropped)
+    n_fft, hop_length : int, samples
+    n_mels : int
+    fmin, fmax : float, Hz (``fmax=None`` means ``sample_rate / 2``)
+    top_db : float, dB below the clip's maximum that maps to 0
+    griffin_lim_iters : int, phase-reconstruction iterations used by generation
+    """
+
+    sample_rate: int = 16000
+    sample_sec: float = 2.0
+    n_fft: int = 1024
+    hop_length: int = 256
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    top_db: float = 80.0
+    griffin_lim_iters: int = 32
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.sample_rate, int) and 1000 <= self.sample_rate <= 192000,
+               f"sample_rate must be an integer in [1000, 192000] Hz, got {self.sample_rate!r}")
+        _check(isinstance(self.sample_sec, int | float) and 0.05 <= self.sample_sec <= 60,
+               f"sample_sec must be in [0.05, 60] s, got {self.sample_sec!r}")
+        _check(isinstance(self.n_fft, int) and self.n_fft >= 16,
+               f"n_fft must be an integer >= 16, got {self.n_fft!r}")
+        _check(isinstance(self.hop_length, int) and 1 <= self.hop_length <= self.n_fft,
+               f"hop_length must be an integer in [1, n_fft], got {self.hop_length!r}")
+        _check(isinstance(self.n_mels, int) and 4 <= self.n_mels <= self.n_fft // 2 + 1,
+               f"n_mels must be an integer in [4, n_fft/2 + 1], got {self.n_mels!r}")
+        _check(self.fmin >= 0, f"fmin must be >= 0 Hz, got {self.fmin!r}")
+        fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
+        _check(self.fmin < fmax <= self.sample_rate / 2,
+               f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
+        _check(self.top_db > 0, f"top_db must be > 0 dB, got {self.top_db!r}")
+        _check(isinstance(self.griffin_lim_iters, int) and self.griffin_lim_iters >= 1,
+               f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}")
+        _check(self.n_frames >= 4, f"clip too short: {self.n_frames} frames")
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per clip."""
+        return int(round(self.sample_rate * self.sample_sec))
+
+    @property
+    def n_frames(self) -> int:
+        """STFT frames per clip: ``ceil(n_samples / hop_length)`` (125 for the defaults, as the original)."""
+        return -(-self.n_samples // self.hop_length)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Feature shape ``(n_mels, n_frames)``."""
+        return (self.n_mels, self.n_frames)
+
+    @property
+    def fmax_hz(self) -> float:
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    def key(self) -> str:
+        """Short stable hash of the feature-defining parameters (cache key).
+
+        ``griffin_lim_iters`` only affects generation, so it is left out.
+        """
+        d = self.to_dict()
+        d.pop("griffin_lim_iters")
+        return params_hash(d)
+
+
+@dataclass(frozen=True)
+class ModelParams(_JsonMixin):
+    """IAF-VAE architecture; defaults are the original's.
+
+    ``pool_sizes`` are (mel, time) max-pooling windows, applied with stride 2 and
+    'valid' padding as the original did. ``classifier_units`` are the dense layers
+    of the optional classifier on the hidden state.
+    """
+
+    conv_channels: tuple[int, ...] = (32, 64, 32, 32)
+    kernel_size: int = 3
+    pool_sizes: tuple[tuple[int, int], ...] = ((4, 4), (2, 2), (2, 4), (2, 2))
+    pool_stride: int = 2
+    hidden_units: int = 512
+    dropout: float = 0.25
+    latent_dim: int = 64
+    iaf_steps: int = 5
+    iaf_hidden: int = 0
+    iaf_context_units: int = 0
+    iaf_sigma_offset: float = 1.0
+    beta: float = 1.0
+    classifier_units: tuple[int, ...] = (512, 16)
+
+    def __post_init__(self) -> None:
+        _check(len(self.conv_channels) >= 1, "conv_channels must not be empty")
+        _check(all(isinstance(c, int) and c > 0 for c in self.conv_channels),
+               f"conv_channels must be positive integers, got {self.conv_channels!r}")
+        _check(len(self.pool_sizes) == len(self.conv_channels),
+               f"pool_sizes needs one (mel, time) window per conv layer: "
+               f"{len(self.pool_sizes)} windows for {len(self.conv_channels)} layers")
+        _check(all(len(p) == 2 and all(isinstance(v, int) and v >= 1 for v in p)
+                   for p in self.pool_sizes),
+               f"pool_sizes must be pairs of positive integers, got {self.pool_sizes!r}")
+        _check(isinstance(self.pool_stride, int) and self.pool_stride >= 1,
+               f"pool_stride must be an integer >= 1, got {self.pool_stride!r}")
+        _check(isinstance(self.kernel_size, int) and self.kernel_size >= 1,
+               f"kernel_size must be an integer >= 1, got {self.kernel_size!r}")
+        _check(isinstance(self.hidden_units, int) and self.hidden_units > 0,
+               f"hidden_units must be a positive integer, got {self.hidden_units!r}")
+        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout!r}")
+        _check(isinstance(self.latent_dim, int) and self.latent_dim >= 2,
+               f"latent_dim must be an integer >= 2, got {self.latent_dim!r}")
+        _check(isinstance(self.iaf_steps, int) and self.iaf_steps >= 0,
+               f"iaf_steps must be an integer >= 0, got {self.iaf_steps!r}")
+        _check(isinstance(self.iaf_hidden, int) and self.iaf_hidden >= 0,
+               f"iaf_hidden must be an integer >= 0 (0 = 2 * latent_dim), got {self.iaf_hidden!r}")
+        _check(isinstance(self.iaf_context_units, int) and self.iaf_context_units >= 0,
+               f"iaf_context_units must be >= 0 (0 = latent_dim), got {self.iaf_context_units!r}")
+        _check(math.isfinite(self.iaf_sigma_offset), "iaf_sigma_offset must be finite")
+        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta!r}")
+        _check(all(isinstance(u, int) and u > 0 for u in self.classifier_units),
+               f"classifier_units must be positive integers, got {self.classifier_units!r}")
+
+    def conv_shapes(self, audio: AudioParams) -> list[tuple[int, int]]:
+        """(mel, time) map size after each conv + pool layer, for ``audio``'s input shape."""
+        h, w = audio.shape
+        shapes = []
+        for ph, pw in self.pool_sizes:
+            h = (h - ph) // self.pool_stride + 1
+            w = (w - pw) // self.pool_stride + 1
+            if h < 1 or w < 1:
+                raise ParameterError(
+                    f"pooling {self.pool_sizes} shrinks the {audio.shape} input to nothing; "
+                    "use fewer conv layers, smaller pool windows or longer clips")
+            shapes.append((h, w))
+        return shapes
+
+    def validate_for(self, audio: AudioParams) -> None:
+        """Raise :class:`ParameterError` if this architecture cannot take ``audio``'s input."""
+        self.conv_shapes(audio)
+
+
+@dataclass(frozen=True)
+class TrainParams(_JsonMixin):
+    """Training loop settings; defaults are the original's."""
+
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    adam_epsilon: float = 1e-4
+    validate_every: int = 100
+    checkpoint_every: int = 500
+    plateau_patience: int = 5
+    plateau_factor: float = 5.0
+    min_learning_rate: float = 1e-5
+    num_steps: int | None = None
+    class_weighting: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
+               f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
+        _check(self.adam_epsilon > 0, f"adam_epsilon must be > 0, got {self.adam_epsilon!r}")
+        _check(isinstance(self.validate_every, int) and self.validate_every >= 1,
+               f"validate_every must be an integer >= 1, got {self.validate_every!r}")
+        _check(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
+               f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
+        _check(isinstance(self.plateau_patience, int) and self.plateau_patience >= 1,
+               f"plateau_patience must be an integer >= 1, got {self.plateau_patience!r}")
+        _check(self.plateau_factor > 1, f"plateau_factor must be > 1, got {self.plateau_factor!r}")
+        _check(0 < self.min_learning_rate <= self.learning_rate,
+               f"need 0 < min_learning_rate <= learning_rate, got {self.min_learning_rate!r}")
+        _check(self.num_steps is None or (isinstance(self.num_steps, int) and self.num_steps >= 0),
+               f"num_steps must be None or an integer >= 0, got {self.num_steps!r}")
+
+
+@dataclass(frozen=True)
+class RunParams(_JsonMixin):
+    """Everything a model directory's ``params.json`` holds."""
+
+    audio: AudioParams = field(default_factory=AudioParams)
+    model: ModelParams = field(default_factory=ModelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    dataset: str | None = None
+    workspace: str | None = None
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.model.validate_for(self.audio)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunParams:
+        if not isinstance(data, dict):
+            raise ParameterError("params.json: expected a JSON object")
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ParameterError(f"RunParams: unknown parameter(s) {unknown}")
+        return cls(
+            audio=AudioParams.from_dict(data.get("audio", {})),
+            model=ModelParams.from_dict(data.get("model", {})),
+            train=TrainParams.from_dict(data.get("train", {})),
+            dataset=data.get("dataset"),
+            workspace=data.get("workspace"),
+            class_names=tuple(data.get("class_names", ())),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON, atomically."""
+        from samplevae.io import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunParams:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ParameterError(f"{path}: cannot read parameters ({e.strerror or e})") from e
+        try:
+            return cls.from_json(text)
+        except json.JSONDecodeError as e:
+            raise ParameterError(f"{path}: not valid JSON ({e})") from e
+
+
+def params_hash(data: Any) -> str:
+    """Stable 16-hex-digit hash of JSON-able ``data``."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha1(blob).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Jupyter widgets (ipywidgets + plotly) of the SampleVAE Workbench, built on ``samplevae``."""
