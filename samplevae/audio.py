@@ -104,16 +104,18 @@ def read_audio(
     except AudioLoadError:
         raise
     except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, EOFError) as e:
-        raise AudioLoadError(path, f"not a readable audio file ({e})") from e
+        # libsndfile's own words ("Format not recognised.") without the file-object repr
+        detail = getattr(e, "error_string", None) or str(e)
+        raise AudioLoadError(path, f"not a readable audio file ({detail})") from e
     except OSError as e:
         raise _open_failure(path, e) from e
     finally:
         f.close()
     if audio.shape[0] == 0:
         raise AudioLoadError(path, "no audio frames (truncated data?)")
-    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
-    if not np.all(np.isfinite(mono)):
+    if not np.all(np.isfinite(audio)):  # before the mixdown: inf - inf would warn and hide as NaN
         raise AudioLoadError(path, "contains NaN or infinite samples")
+    mono = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     if sample_rate is not None and sample_rate != native_sr:
         import librosa
 

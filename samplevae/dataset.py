@@ -9,6 +9,7 @@ and reported, not during training. This module does not import TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -294,7 +295,7 @@ def _broken_link_reason(p: Path) -> str:
     except RuntimeError:
         return "symlink loop"
     except OSError as e:
-        if getattr(e, "errno", None) == 40:  # ELOOP
+        if e.errno == errno.ELOOP:
             return "symlink loop"
         return "dangling symlink"
     return "dangling symlink"
@@ -381,6 +382,8 @@ def make_dataset(
     ws = _workspace(workspace)
     params = audio_params or AudioParams()
     root_list = [Path(roots)] if isinstance(roots, str | Path) else [Path(r) for r in roots]
+    # Absolute (symlinks kept as named) so the manifest works from any working directory.
+    root_list = [Path(os.path.abspath(r.expanduser())) for r in root_list]
     if not root_list:
         raise DatasetError("no root folder given")
     path = ws.dataset_path(name)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from samplevae.audio import is_silent, load_audio
-from samplevae.errors import AudioLoadError
+from samplevae.errors import AudioLoadError, ParameterError
 from samplevae.io import atomic_save_npy
 from samplevae.params import AudioParams
 
@@ -77,6 +77,8 @@ def features(audio: np.ndarray, params: AudioParams | None = None) -> np.ndarray
 
     params = params or AudioParams()
     y = fit_length(audio, params.n_samples)
+    if not np.all(np.isfinite(y)):
+        raise ParameterError("audio contains NaN or infinite samples")
     spec = np.abs(librosa.stft(y, n_fft=params.n_fft, hop_length=params.hop_length, center=True))
     power = mel_basis(params) @ (spec[:, : params.n_frames] ** 2)
     peak = float(power.max(initial=0.0))
@@ -294,9 +296,11 @@ def _collect(results, todo, items, keys, cache, bar) -> None:
         it = items[i]
         it.features, it.silent, it.error = feats, silent, error
         if cache is not None and feats is not None and keys[i] is not None:
+            if silent:  # marker first: an entry is only a hit once its .npy exists
+                marker = _silence_marker(cache, keys[i])
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
             cache.put(keys[i], feats)
-            if silent:
-                _silence_marker(cache, keys[i]).touch()
         bar.update(1)
 
 
