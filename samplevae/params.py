@@ -33,6 +33,29 @@ def _check(condition: bool, message: str) -> None:
         raise ParameterError(message)
 
 
+def _int(x: Any) -> bool:
+    """An integer, not a bool (``True`` must not pass as 1)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _num(x: Any) -> bool:
+    """A finite real number (int or float, not bool, not NaN or inf)."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _tuple(obj: Any, name: str, depth: int = 1) -> None:
+    """Store a list (or nested lists) field of a frozen dataclass as tuples, so params
+    stay hashable and equal to their JSON round trip."""
+    value = getattr(obj, name)
+    if not isinstance(value, list | tuple):
+        raise ParameterError(f"{name} must be a sequence, got {value!r}")
+    if depth == 2:
+        if not all(isinstance(v, list | tuple) for v in value):
+            raise ParameterError(f"{name} must be a sequence of pairs, got {value!r}")
+        value = tuple(tuple(v) for v in value)
+    object.__setattr__(obj, name, tuple(value))
+
+
 def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build ``cls`` from a dict, refusing unknown keys (typos must not pass silently)."""
     if not isinstance(data, dict):
@@ -100,22 +123,26 @@ class AudioParams(_JsonMixin):
     griffin_lim_iters: int = 32
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.sample_rate, int) and 1000 <= self.sample_rate <= 192000,
+        _check(_int(self.sample_rate) and 1000 <= self.sample_rate <= 192000,
                f"sample_rate must be an integer in [1000, 192000] Hz, got {self.sample_rate!r}")
-        _check(isinstance(self.sample_sec, int | float) and 0.05 <= self.sample_sec <= 60,
+        _check(_num(self.sample_sec) and 0.05 <= self.sample_sec <= 60,
                f"sample_sec must be in [0.05, 60] s, got {self.sample_sec!r}")
-        _check(isinstance(self.n_fft, int) and self.n_fft >= 16,
+        _check(_int(self.n_fft) and self.n_fft >= 16,
                f"n_fft must be an integer >= 16, got {self.n_fft!r}")
-        _check(isinstance(self.hop_length, int) and 1 <= self.hop_length <= self.n_fft,
+        _check(_int(self.hop_length) and 1 <= self.hop_length <= self.n_fft,
                f"hop_length must be an integer in [1, n_fft], got {self.hop_length!r}")
-        _check(isinstance(self.n_mels, int) and 4 <= self.n_mels <= self.n_fft // 2 + 1,
+        _check(_int(self.n_mels) and 4 <= self.n_mels <= self.n_fft // 2 + 1,
                f"n_mels must be an integer in [4, n_fft/2 + 1], got {self.n_mels!r}")
-        _check(self.fmin >= 0, f"fmin must be >= 0 Hz, got {self.fmin!r}")
+        _check(_num(self.fmin) and self.fmin >= 0,
+               f"fmin must be a number >= 0 Hz, got {self.fmin!r}")
+        _check(self.fmax is None or _num(self.fmax),
+               f"fmax must be None (= sample_rate/2) or a number in Hz, got {self.fmax!r}")
         fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
         _check(self.fmin < fmax <= self.sample_rate / 2,
                f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
-        _check(self.top_db > 0, f"top_db must be > 0 dB, got {self.top_db!r}")
-        _check(isinstance(self.griffin_lim_iters, int) and self.griffin_lim_iters >= 1,
+        _check(_num(self.top_db) and self.top_db > 0,
+               f"top_db must be a number > 0 dB, got {self.top_db!r}")
+        _check(_int(self.griffin_lim_iters) and self.griffin_lim_iters >= 1,
                f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}")
         _check(self.n_frames >= 4, f"clip too short: {self.n_frames} frames")
 
@@ -172,33 +199,38 @@ class ModelParams(_JsonMixin):
     classifier_units: tuple[int, ...] = (512, 16)
 
     def __post_init__(self) -> None:
+        _tuple(self, "conv_channels")
+        _tuple(self, "pool_sizes", depth=2)
+        _tuple(self, "classifier_units")
         _check(len(self.conv_channels) >= 1, "conv_channels must not be empty")
-        _check(all(isinstance(c, int) and c > 0 for c in self.conv_channels),
+        _check(all(_int(c) and c > 0 for c in self.conv_channels),
                f"conv_channels must be positive integers, got {self.conv_channels!r}")
         _check(len(self.pool_sizes) == len(self.conv_channels),
                f"pool_sizes needs one (mel, time) window per conv layer: "
                f"{len(self.pool_sizes)} windows for {len(self.conv_channels)} layers")
-        _check(all(len(p) == 2 and all(isinstance(v, int) and v >= 1 for v in p)
+        _check(all(len(p) == 2 and all(_int(v) and v >= 1 for v in p)
                    for p in self.pool_sizes),
                f"pool_sizes must be pairs of positive integers, got {self.pool_sizes!r}")
-        _check(isinstance(self.pool_stride, int) and self.pool_stride >= 1,
+        _check(_int(self.pool_stride) and self.pool_stride >= 1,
                f"pool_stride must be an integer >= 1, got {self.pool_stride!r}")
-        _check(isinstance(self.kernel_size, int) and self.kernel_size >= 1,
+        _check(_int(self.kernel_size) and self.kernel_size >= 1,
                f"kernel_size must be an integer >= 1, got {self.kernel_size!r}")
-        _check(isinstance(self.hidden_units, int) and self.hidden_units > 0,
+        _check(_int(self.hidden_units) and self.hidden_units > 0,
                f"hidden_units must be a positive integer, got {self.hidden_units!r}")
-        _check(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout!r}")
-        _check(isinstance(self.latent_dim, int) and self.latent_dim >= 2,
+        _check(_num(self.dropout) and 0.0 <= self.dropout < 1.0,
+               f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        _check(_int(self.latent_dim) and self.latent_dim >= 2,
                f"latent_dim must be an integer >= 2, got {self.latent_dim!r}")
-        _check(isinstance(self.iaf_steps, int) and self.iaf_steps >= 0,
+        _check(_int(self.iaf_steps) and self.iaf_steps >= 0,
                f"iaf_steps must be an integer >= 0, got {self.iaf_steps!r}")
-        _check(isinstance(self.iaf_hidden, int) and self.iaf_hidden >= 0,
+        _check(_int(self.iaf_hidden) and self.iaf_hidden >= 0,
                f"iaf_hidden must be an integer >= 0 (0 = 2 * latent_dim), got {self.iaf_hidden!r}")
-        _check(isinstance(self.iaf_context_units, int) and self.iaf_context_units >= 0,
+        _check(_int(self.iaf_context_units) and self.iaf_context_units >= 0,
                f"iaf_context_units must be >= 0 (0 = latent_dim), got {self.iaf_context_units!r}")
-        _check(math.isfinite(self.iaf_sigma_offset), "iaf_sigma_offset must be finite")
-        _check(self.beta >= 0, f"beta must be >= 0, got {self.beta!r}")
-        _check(all(isinstance(u, int) and u > 0 for u in self.classifier_units),
+        _check(_num(self.iaf_sigma_offset),
+               f"iaf_sigma_offset must be a finite number, got {self.iaf_sigma_offset!r}")
+        _check(_num(self.beta) and self.beta >= 0, f"beta must be >= 0, got {self.beta!r}")
+        _check(all(_int(u) and u > 0 for u in self.classifier_units),
                f"classifier_units must be positive integers, got {self.classifier_units!r}")
 
     def conv_shapes(self, audio: AudioParams) -> list[tuple[int, int]]:
@@ -237,21 +269,27 @@ class TrainParams(_JsonMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1,
+        _check(_int(self.batch_size) and self.batch_size >= 1,
                f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        _check(self.learning_rate > 0, f"learning_rate must be > 0, got {self.learning_rate!r}")
-        _check(self.adam_epsilon > 0, f"adam_epsilon must be > 0, got {self.adam_epsilon!r}")
-        _check(isinstance(self.validate_every, int) and self.validate_every >= 1,
+        _check(_num(self.learning_rate) and self.learning_rate > 0,
+               f"learning_rate must be a number > 0, got {self.learning_rate!r}")
+        _check(_num(self.adam_epsilon) and self.adam_epsilon > 0,
+               f"adam_epsilon must be a number > 0, got {self.adam_epsilon!r}")
+        _check(_int(self.validate_every) and self.validate_every >= 1,
                f"validate_every must be an integer >= 1, got {self.validate_every!r}")
-        _check(isinstance(self.checkpoint_every, int) and self.checkpoint_every >= 1,
+        _check(_int(self.checkpoint_every) and self.checkpoint_every >= 1,
                f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
-        _check(isinstance(self.plateau_patience, int) and self.plateau_patience >= 1,
+        _check(_int(self.plateau_patience) and self.plateau_patience >= 1,
                f"plateau_patience must be an integer >= 1, got {self.plateau_patience!r}")
-        _check(self.plateau_factor > 1, f"plateau_factor must be > 1, got {self.plateau_factor!r}")
-        _check(0 < self.min_learning_rate <= self.learning_rate,
+        _check(_num(self.plateau_factor) and self.plateau_factor > 1,
+               f"plateau_factor must be a number > 1, got {self.plateau_factor!r}")
+        _check(_num(self.min_learning_rate) and 0 < self.min_learning_rate <= self.learning_rate,
                f"need 0 < min_learning_rate <= learning_rate, got {self.min_learning_rate!r}")
-        _check(self.num_steps is None or (isinstance(self.num_steps, int) and self.num_steps >= 0),
+        _check(self.num_steps is None or (_int(self.num_steps) and self.num_steps >= 0),
                f"num_steps must be None or an integer >= 0, got {self.num_steps!r}")
+        _check(isinstance(self.class_weighting, bool),
+               f"class_weighting must be true or false, got {self.class_weighting!r}")
+        _check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +304,12 @@ class RunParams(_JsonMixin):
     class_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, cls in (("audio", AudioParams), ("model", ModelParams), ("train", TrainParams)):
+            _check(isinstance(getattr(self, name), cls),
+                   f"{name} must be {cls.__name__}, got {type(getattr(self, name)).__name__}")
+        _tuple(self, "class_names")
+        _check(all(isinstance(c, str) for c in self.class_names),
+               f"class_names must be strings, got {self.class_names!r}")
         self.model.validate_for(self.audio)
 
     @classmethod

@@ -10,21 +10,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams  # noqa: E402
+from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO  # noqa: E402
+from samplevae.demo import smoke_run_params as tiny_run_params  # noqa: E402
+from samplevae.params import RunParams  # noqa: E402
 
 KIT_PER_CLASS = 12
-TINY_AUDIO = AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128)
-
-
-def tiny_run_params(**train_overrides) -> RunParams:
-    """The tiny configuration used across the tests (fast on 2 cores)."""
-    return RunParams(
-        audio=TINY_AUDIO,
-        model=ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32,
-                          latent_dim=8, iaf_steps=2, classifier_units=(16,)),
-        train=TrainParams(batch_size=16, validate_every=10, checkpoint_every=20,
-                          **train_overrides),
-    )
 
 
 @pytest.fixture(scope="session")

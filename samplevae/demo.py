@@ -1,0 +1,153 @@
+"""The main job: from nothing to a trained model, sounds and an HTML report.
+
+:func:`prepare_workbench` makes (or re-uses) the synthetic kit, its dataset and a trained
+model in one folder; the notebooks call it, and so does ``samplevae demo``, which then
+generates, searches, classifies and executes the quickstart notebook into a report.
+
+``SAMPLEVAE_SMOKE=1`` switches to a tiny configuration that runs in seconds (tests).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from samplevae.io import atomic_write_json
+from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
+
+__all__ = ["Workbench", "prepare_workbench", "smoke_run_params", "run_demo", "SMOKE_AUDIO"]
+
+log = logging.getLogger(__name__)
+
+#: Tiny audio parameters of the smoke configuration (0.5 s, 32 mel bands).
+SMOKE_AUDIO = AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128)
+DEFAULT_PER_CLASS = 120
+SMOKE_PER_CLASS = 12
+DEFAULT_TIME_BUDGET = 600.0
+SMOKE_STEPS = 60
+
+
+def smoke_run_params(**train_overrides) -> RunParams:
+    """The tiny configuration used by the tests and ``SAMPLEVAE_SMOKE=1`` (fast on 2 cores)."""
+    return RunParams(
+        audio=SMOKE_AUDIO,
+        model=ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32,
+                          latent_dim=8, iaf_steps=2, classifier_units=(16,)),
+        train=TrainParams(batch_size=16, validate_every=10, checkpoint_every=20, **train_overrides),
+    )
+
+
+def is_smoke(smoke: bool | None = None) -> bool:
+    return os.environ.get("SAMPLEVAE_SMOKE", "") == "1" if smoke is None else smoke
+
+
+@dataclass
+class Workbench:
+    """Where the demo's pieces live."""
+
+    out_dir: Path
+    kit_dir: Path
+    workspace: Path
+    dataset: str
+    logdir: Path
+    smoke: bool
+    trained: dict
+
+    @property
+    def library_dir(self) -> Path:
+        return self.kit_dir
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
+
+
+def _state_path(out: Path) -> Path:
+    return out / "workbench.json"
+
+
+def prepare_workbench(
+    out_dir: str | Path | None = None,
+    *,
+    smoke: bool | None = None,
+    per_class: int | None = None,
+    time_budget: float | None = None,
+    num_steps: int | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> Workbench:
+    """Make, or re-use, the synthetic kit, its dataset and a trained model in ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : folder (default: env ``SAMPLEVAE_DEMO_DIR`` or ``./workbench_out``)
+    smoke : tiny configuration (default: env ``SAMPLEVAE_SMOKE == "1"``)
+    per_class : samples per drum class of the kit
+    time_budget : seconds of training at most (default 600, smoke: none)
+    num_steps : training steps at most (smoke default 60)
+
+    Each stage is skipped when its result is already there: a second call trains nothing.
+    """
+    from samplevae.dataset import Workspace, load_dataset, make_dataset
+    from samplevae.errors import DatasetError
+    from samplevae.synth import make_kit
+
+    out = Path(out_dir or os.environ.get("SAMPLEVAE_DEMO_DIR") or "workbench_out").resolve()
+    smoke = is_smoke(smoke)
+    per_class = per_class or (SMOKE_PER_CLASS if smoke else DEFAULT_PER_CLASS)
+    state = {}
+    if _state_path(out).is_file():
+        state = json.loads(_state_path(out).read_text())
+        if state.get("smoke") != smoke:
+            raise ValueError(f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
+                             "use another folder or start fresh")
+    out.mkdir(parents=True, exist_ok=True)
+    kit_dir, ws, name, logdir = out / "kit", Workspace(out / "workspace"), "drum_kit", out / "model"
+
+    if state.get("kit") != {"per_class": per_class, "seed": seed}:
+        log.info("synthesising the drum kit (%d per class) in %s", per_class, kit_dir)
+        make_kit(kit_dir, per_class=per_class, seed=seed, progress=progress)
+        state["kit"] = {"per_class": per_class, "seed": seed}
+        state["smoke"] = smoke
+        atomic_write_json(_state_path(out), state)
+
+    run_params = smoke_run_params() if smoke else RunParams()
+    try:
+        load_dataset(name, ws)
+    except DatasetError:
+        make_dataset(name, kit_dir, classes=True, workspace=ws, audio_params=run_params.audio,
+                     progress=progress)
+
+    if not state.get("trained"):
+        from samplevae.train import train
+
+        steps = num_steps if num_steps is not None else (SMOKE_STEPS if smoke else None)
+        budget = time_budget if time_budget is not None else (None if smoke else DEFAULT_TIME_BUDGET)
+        t0 = time.monotonic()
+        result = train(logdir, name, workspace=ws.root, run_params=run_params, num_steps=steps,
+                       time_budget=budget, progress=progress)
+        state["trained"] = {"step": int(result.step), "stopped_reason": result.stopped_reason,
+                            "seconds": round(time.monotonic() - t0, 1),
+                            "learning_rate": float(result.learning_rate)}
+        atomic_write_json(_state_path(out), state)
+    return Workbench(out, kit_dir, ws.root, name, logdir, smoke, state["trained"])
+
+
+def run_demo(out_dir: str | Path = "demo_out", *, fresh: bool = False, smoke: bool | None = None,
+             time_budget: float | None = None, per_class: int | None = None,
+             report: bool = True, progress: bool = True) -> dict:
+    """``samplevae demo``: see the module docstring. Returns the headline figures."""
+    from samplevae.demo_report import run_demo_stages
+
+    out = Path(out_dir).resolve()
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    t0 = time.monotonic()
+    wb = prepare_workbench(out, smoke=smoke, per_class=per_class, time_budget=time_budget,
+                           progress=progress)
+    return run_demo_stages(wb, report=report, progress=progress, t0=t0)

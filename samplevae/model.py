@@ -1,0 +1,376 @@
+"""The IAF-VAE: conv encoder, inverse autoregressive flow, upsampling decoder, classifier.
+
+Architecture (defaults are the original's; every shape follows from the parameters):
+
+- encoder: ``len(conv_channels)`` x (conv ``kernel_size`` 'same' without bias -> max-pool
+  ``pool_sizes[i]`` with stride ``pool_stride``, 'valid' -> ELU); flatten (the *conv
+  output*, 7x7x32 = 1568 units for 128x125 input) -> dense ``hidden_units`` ELU + dropout
+  (the *hidden state*);
+- latent: ``mu`` and ``log_var`` (``latent_dim``) from the hidden state;
+  ``z0 = mu + exp(log_var / 2) * eps``;
+- flow: ``iaf_steps`` x :class:`~samplevae.iaf.IAFStep`, each with its own context
+  ``ELU(dense(conv output))`` of ``iaf_context_units`` units;
+- decoder: dense ELU + dropout to the conv-output shape, then per layer bilinear resize to
+  the previous encoder map size (finally the input size) + conv; ELU between, sigmoid at the
+  end;
+- classifier (``n_classes > 0``): dense ``classifier_units`` ELU + dropout on the hidden state,
+  then softmax over the classes.
+
+Loss per example: binary cross-entropy summed over all bins + ``beta`` * KL(q(z|x) || N(0, I))
+(one-sample estimate through the flow) + class cross-entropy.
+The embedding of a clip is the flow's output computed from ``mu`` (no sampling).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from samplevae.errors import ModelError, ParameterError
+from samplevae.iaf import IAFStep
+from samplevae.params import RunParams
+
+__all__ = ["SampleVAE", "build_model", "INFERENCE_BATCH"]
+
+log = logging.getLogger(__name__)
+
+#: Examples per forward pass in :meth:`SampleVAE.encode` / ``decode`` / ``predict_classes``.
+INFERENCE_BATCH = 256
+
+_LOSS_NAMES = ("loss", "reconstruction", "kl", "classifier", "accuracy")
+
+
+class SampleVAE(keras.Model):
+    """IAF-VAE on scaled mel spectrograms. Build with :func:`build_model`.
+
+    Parameters
+    ----------
+    run_params : RunParams
+        Audio params give the input shape, model params the architecture,
+        ``train.seed`` seeds sampling and dropout.
+    n_classes : int
+        Size of the classifier's softmax; 0 = no classifier.
+    """
+
+    def __init__(self, run_params: RunParams, n_classes: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if n_classes < 0 or n_classes == 1:
+            raise ParameterError(f"n_classes must be 0 (no classifier) or >= 2, got {n_classes}")
+        self.run_params = run_params
+        self.n_classes = int(n_classes)
+        mp = run_params.model
+        audio = run_params.audio
+        self.input_hw = audio.shape
+        self.latent_dim = mp.latent_dim
+        self.beta = float(mp.beta)
+        self.conv_hw = mp.conv_shapes(audio)
+        seed = int(run_params.train.seed)
+
+        # encoder
+        self.enc_convs = [keras.layers.Conv2D(c, mp.kernel_size, padding="same", use_bias=False,
+                                              name=f"enc_conv{i}")
+                          for i, c in enumerate(mp.conv_channels)]
+        self.enc_pools = [keras.layers.MaxPooling2D(pool_size=tuple(p), strides=mp.pool_stride,
+                                                    padding="valid", name=f"enc_pool{i}")
+                          for i, p in enumerate(mp.pool_sizes)]
+        self.enc_hidden = keras.layers.Dense(mp.hidden_units, activation="elu", name="enc_hidden")
+        self.enc_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 1, name="enc_dropout")
+        self.dense_mu = keras.layers.Dense(mp.latent_dim, name="mu")
+        self.dense_log_var = keras.layers.Dense(mp.latent_dim, name="log_var")
+
+        # flow
+        context_units = mp.iaf_context_units or mp.latent_dim
+        iaf_hidden = mp.iaf_hidden or 2 * mp.latent_dim
+        self.flow_contexts = [keras.layers.Dense(context_units, activation="elu", name=f"iaf_context{k}")
+                              for k in range(mp.iaf_steps)]
+        self.flows = [IAFStep(mp.latent_dim, iaf_hidden, sigma_offset=mp.iaf_sigma_offset,
+                              name=f"iaf_step{k}")
+                      for k in range(mp.iaf_steps)]
+
+        # decoder
+        h, w = self.conv_hw[-1]
+        self.dec_shape = (h, w, mp.conv_channels[-1])
+        self.dec_dense = keras.layers.Dense(h * w * mp.conv_channels[-1], activation="elu", name="dec_dense")
+        self.dec_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 2, name="dec_dropout")
+        n = len(mp.conv_channels)
+        self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
+        dec_channels = [mp.conv_channels[n - 2 - k] if k < n - 1 else 1 for k in range(n)]
+        # The output conv gets a bias (sets the background level); the others have none, as the original.
+        self.dec_convs = [keras.layers.Conv2D(c, mp.kernel_size, padding="same", use_bias=(k == n - 1),
+                                              name=f"dec_conv{k}")
+                          for k, c in enumerate(dec_channels)]
+
+        # classifier
+        self.cls_layers = []
+        if self.n_classes:
+            for i, u in enumerate(mp.classifier_units):
+                self.cls_layers.append(keras.layers.Dense(u, activation="elu", name=f"cls_dense{i}"))
+                self.cls_layers.append(keras.layers.Dropout(mp.dropout, seed=seed + 10 + i,
+                                                            name=f"cls_dropout{i}"))
+            self.cls_layers.append(keras.layers.Dense(self.n_classes, name="cls_logits"))
+
+        self.sampler = keras.random.SeedGenerator(seed, name="latent_sampler")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in _LOSS_NAMES}
+        self._inference = {}
+
+    # ---- building blocks (tensors in, tensors out) -------------------------------------
+
+    def encoder(self, x, training=False):
+        """``x`` [n, n_mels, n_frames] -> (conv output [n, units], hidden state [n, hidden_units])."""
+        h = ops.expand_dims(x, -1)
+        for conv, pool in zip(self.enc_convs, self.enc_pools, strict=True):
+            h = keras.activations.elu(pool(conv(h)))
+        conv_out = ops.reshape(h, (-1, math.prod(h.shape[1:])))
+        hidden = self.enc_dropout(self.enc_hidden(conv_out), training=training)
+        return conv_out, hidden
+
+    def flow(self, z0, conv_out):
+        """Run the IAF: ``z0`` [n, D] -> (``z`` [n, D], sum of log-determinants [n])."""
+        z = z0
+        log_det = ops.zeros_like(z0[:, 0])
+        for context_layer, step in zip(self.flow_contexts, self.flows, strict=True):
+            z, ld = step([z, context_layer(conv_out)])
+            log_det = log_det + ld
+        return z, log_det
+
+    def decoder_logits(self, z, training=False):
+        """``z`` [n, D] -> pre-sigmoid spectrogram [n, n_mels, n_frames]."""
+        h = self.dec_dropout(self.dec_dense(z), training=training)
+        h = ops.reshape(h, (-1, *self.dec_shape))
+        last = len(self.dec_convs) - 1
+        for k, (size, conv) in enumerate(zip(self.dec_sizes, self.dec_convs, strict=True)):
+            h = conv(ops.image.resize(h, size, interpolation="bilinear"))
+            if k < last:
+                h = keras.activations.elu(h)
+        return ops.squeeze(h, -1)
+
+    def classifier_logits(self, hidden, training=False):
+        """Hidden state [n, hidden_units] -> class logits [n, n_classes]."""
+        h = hidden
+        for layer in self.cls_layers:
+            h = layer(h, training=training) if isinstance(layer, keras.layers.Dropout) else layer(h)
+        return h
+
+    def embed(self, x):
+        """Deterministic embedding: flow output from ``mu``. [n, n_mels, n_frames] -> [n, D]."""
+        conv_out, hidden = self.encoder(x, training=False)
+        z, _ = self.flow(self.dense_mu(hidden), conv_out)
+        return z
+
+    def call(self, inputs, training=False):
+        """Deterministic pass (``z0 = mu``): dict of ``reconstruction`` [n, n_mels, n_frames] in
+        [0, 1], ``embedding`` [n, D] and, with a classifier, ``class_probabilities`` [n, K]."""
+        conv_out, hidden = self.encoder(inputs, training=training)
+        z, _ = self.flow(self.dense_mu(hidden), conv_out)
+        out = {"reconstruction": ops.sigmoid(self.decoder_logits(z, training=training)), "embedding": z}
+        if self.n_classes:
+            out["class_probabilities"] = ops.softmax(self.classifier_logits(hidden, training=training))
+        return out
+
+    def per_example_losses(self, x, y, eps, training=False):
+        """Losses of each example (no reduction).
+
+        Parameters
+        ----------
+        x : [n, n_mels, n_frames] float32 features in [0, 1]
+        y : [n] int32 class indices (ignored without a classifier)
+        eps : [n, latent_dim] standard-normal noise for ``z0 = mu + sigma * eps``
+
+        Returns
+        -------
+        dict of [n] tensors: ``reconstruction`` (summed BCE, nats), ``kl`` (nats),
+        ``classifier`` (cross-entropy, 0 without classifier), ``correct`` (0/1),
+        and ``class_probabilities`` [n, K] with a classifier.
+        """
+        conv_out, hidden = self.encoder(x, training=training)
+        mu = self.dense_mu(hidden)
+        log_var = self.dense_log_var(hidden)
+        z0 = mu + ops.exp(0.5 * log_var) * eps
+        z, log_det = self.flow(z0, conv_out)
+        logits = self.decoder_logits(z, training=training)
+        # -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] == softplus(l) - x * l
+        rec = ops.sum(ops.softplus(logits) - x * logits, axis=(1, 2))
+        log_q = ops.sum(-0.5 * ops.square(eps) - 0.5 * log_var, axis=-1) - log_det
+        log_p = ops.sum(-0.5 * ops.square(z), axis=-1)
+        out = {"reconstruction": rec, "kl": log_q - log_p}
+        if self.n_classes:
+            cls_logits = self.classifier_logits(hidden, training=training)
+            out["classifier"] = ops.sparse_categorical_crossentropy(y, cls_logits, from_logits=True)
+            out["correct"] = ops.cast(ops.equal(ops.argmax(cls_logits, axis=-1), ops.cast(y, "int64")),
+                                      "float32")
+            out["class_probabilities"] = ops.softmax(cls_logits)
+        else:
+            out["classifier"] = ops.zeros_like(rec)
+            out["correct"] = ops.zeros_like(rec)
+        return out
+
+    def total_loss(self, losses, sample_weight=None):
+        """Batch loss: mean of reconstruction + beta * KL + (weighted) classifier CE."""
+        cls = losses["classifier"] if sample_weight is None else losses["classifier"] * sample_weight
+        return ops.mean(losses["reconstruction"] + self.beta * losses["kl"] + cls)
+
+    # ---- Keras training protocol ----------------------------------------------------------
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def train_step(self, data):
+        """One optimiser step on ``(x, y)`` or ``(x, y, class_weight_per_example)``;
+        returns the running means of the loss terms (``loss``, ``reconstruction``, ``kl``,
+        ``classifier``, ``accuracy``)."""
+        x, y, w = _unpack(data)
+        eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
+        with tf.GradientTape() as tape:
+            losses = self.per_example_losses(x, y, eps, training=True)
+            loss = self.total_loss(losses, w)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
+        return self._track(loss, losses)
+
+    def test_step(self, data):
+        x, y, w = _unpack(data)
+        eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
+        losses = self.per_example_losses(x, y, eps, training=False)
+        return self._track(self.total_loss(losses, w), losses)
+
+    def _track(self, loss, losses):
+        self.trackers["loss"].update_state(loss)
+        self.trackers["reconstruction"].update_state(ops.mean(losses["reconstruction"]))
+        self.trackers["kl"].update_state(ops.mean(losses["kl"]))
+        self.trackers["classifier"].update_state(ops.mean(losses["classifier"]))
+        self.trackers["accuracy"].update_state(ops.mean(losses["correct"]))
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    # ---- numpy API ----------------------------------------------------------------------
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.n_classes > 0
+
+    def _compiled(self, name: str):
+        fn = self._inference.get(name)
+        if fn is None:
+            spec_x = tf.TensorSpec((None, *self.input_hw), tf.float32)
+            spec_z = tf.TensorSpec((None, self.latent_dim), tf.float32)
+            if name == "encode":
+                fn = tf.function(self.embed, input_signature=[spec_x])
+            elif name == "decode":
+                fn = tf.function(lambda z: ops.sigmoid(self.decoder_logits(z, training=False)),
+                                 input_signature=[spec_z])
+            else:
+                fn = tf.function(
+                    lambda x: ops.softmax(self.classifier_logits(self.encoder(x)[1], training=False)),
+                    input_signature=[spec_x])
+            self._inference[name] = fn
+        return fn
+
+    def _batched(self, name: str, array: np.ndarray, out_dim: tuple[int, ...], batch_size: int) -> np.ndarray:
+        fn = self._compiled(name)
+        n = array.shape[0]
+        out = np.empty((n, *out_dim), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            out[start:start + batch_size] = fn(tf.constant(array[start:start + batch_size])).numpy()
+        return out
+
+    def _check_feats(self, feats) -> np.ndarray:
+        feats = np.asarray(feats, dtype=np.float32)
+        if feats.ndim != 3 or feats.shape[1:] != tuple(self.input_hw):
+            raise ParameterError(f"features must have shape [n, {self.input_hw[0]}, {self.input_hw[1]}] "
+                                 f"(n_mels, n_frames of this model), got {feats.shape}")
+        return feats
+
+    def encode(self, feats: np.ndarray, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """Embeddings of clips.
+
+        Parameters
+        ----------
+        feats : np.ndarray [shape=(n, n_mels, n_frames)], features in [0, 1]
+
+        Returns
+        -------
+        np.ndarray [shape=(n, latent_dim)], float32
+            Flow output computed from the posterior mean (deterministic).
+        """
+        feats = self._check_feats(feats)
+        return self._batched("encode", feats, (self.latent_dim,), batch_size)
+
+    def decode(self, z: np.ndarray, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """Spectrograms from latent points.
+
+        Parameters
+        ----------
+        z : np.ndarray [shape=(n, latent_dim)]
+
+        Returns
+        -------
+        np.ndarray [shape=(n, n_mels, n_frames)], float32 in [0, 1]
+        """
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ParameterError(f"z must have shape [n, {self.latent_dim}], got {z.shape}")
+        return self._batched("decode", z, tuple(self.input_hw), batch_size)
+
+    def predict_classes(self, feats: np.ndarray, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+        """Class probabilities.
+
+        Parameters
+        ----------
+        feats : np.ndarray [shape=(n, n_mels, n_frames)]
+
+        Returns
+        -------
+        np.ndarray [shape=(n, n_classes)], float32, rows sum to 1
+
+        Raises
+        ------
+        ModelError
+            The model has no classifier (it was trained on a dataset without classes).
+        """
+        if not self.has_classifier:
+            raise ModelError("this model has no classifier: it was trained on a dataset without classes")
+        feats = self._check_feats(feats)
+        return self._batched("predict", feats, (self.n_classes,), batch_size)
+
+    def flow_variables(self) -> list:
+        """Every weight of the IAF (context layers and MADEs)."""
+        out = []
+        for layer in (*self.flow_contexts, *self.flows):
+            out += layer.weights
+        return out
+
+
+def _unpack(data):
+    if isinstance(data, dict):
+        return data["x"], data["y"], data.get("w")
+    if len(data) == 3:
+        return data
+    x, y = data
+    return x, y, None
+
+
+def build_model(run_params: RunParams, n_classes: int = 0) -> SampleVAE:
+    """Build (and create the weights of) the IAF-VAE for ``run_params``.
+
+    Parameters
+    ----------
+    run_params : RunParams
+    n_classes : int
+        0 = no classifier, else the number of classes (>= 2).
+
+    Returns
+    -------
+    SampleVAE
+        With all weights created (random); not compiled.
+    """
+    model = SampleVAE(run_params, n_classes=n_classes, name="sample_vae")
+    dummy = np.zeros((1, *run_params.audio.shape), dtype=np.float32)
+    model(dummy)
+    # the log-variance head is used only by the loss: create it too
+    model.dense_log_var.build((None, run_params.model.hidden_units))
+    return model
