@@ -401,8 +401,10 @@ def make_dataset(
         files, problems = find_audio_files(root)
         skipped += problems
         if classes:
+            # a class folder already reported (a symlink loop, unlistable) is not a class
+            reported = {Path(p.path) for p in problems}
             for d in sorted(root.iterdir()):
-                if d.is_dir():
+                if d.is_dir() and d not in reported:
                     class_names.add(d.name)
         for f in files:
             label = None

@@ -118,6 +118,17 @@ class SampleVAE(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _LOSS_NAMES}
         self._inference = {}
 
+    def build(self, input_shape=None):
+        """Create every weight by running each part once on zeros."""
+        x = ops.zeros((1, *self.input_hw))
+        conv_out, hidden = self.encoder(x)
+        self.dense_log_var(hidden)
+        z, _ = self.flow(self.dense_mu(hidden), conv_out)
+        self.decoder_logits(z)
+        if self.n_classes:
+            self.classifier_logits(hidden)
+        self.built = True
+
     # ---- building blocks (tensors in, tensors out) -------------------------------------
 
     def encoder(self, x, training=False):
@@ -337,6 +348,24 @@ class SampleVAE(keras.Model):
         feats = self._check_feats(feats)
         return self._batched("predict", feats, (self.n_classes,), batch_size)
 
+    def _rng_generators(self) -> dict[str, keras.random.SeedGenerator]:
+        gens = {"latent_sampler": self.sampler}
+        for layer in (self.enc_dropout, self.dec_dropout, *self.cls_layers):
+            gen = getattr(layer, "seed_generator", None)
+            if gen is not None:
+                gens[layer.name] = gen
+        return gens
+
+    def rng_state(self) -> dict[str, list[int]]:
+        """States of the sampling and dropout generators (saved with checkpoints)."""
+        return {name: np.asarray(g.state.numpy()).tolist() for name, g in self._rng_generators().items()}
+
+    def set_rng_state(self, state: dict[str, list[int]]) -> None:
+        """Restore :meth:`rng_state` (unknown names are ignored)."""
+        for name, gen in self._rng_generators().items():
+            if name in state:
+                gen.state.assign(np.asarray(state[name], dtype=gen.state.dtype))
+
     def flow_variables(self) -> list:
         """Every weight of the IAF (context layers and MADEs)."""
         out = []
@@ -369,8 +398,5 @@ def build_model(run_params: RunParams, n_classes: int = 0) -> SampleVAE:
         With all weights created (random); not compiled.
     """
     model = SampleVAE(run_params, n_classes=n_classes, name="sample_vae")
-    dummy = np.zeros((1, *run_params.audio.shape), dtype=np.float32)
-    model(dummy)
-    # the log-variance head is used only by the loss: create it too
-    model.dense_log_var.build((None, run_params.model.hidden_units))
+    model.build((None, *run_params.audio.shape))
     return model

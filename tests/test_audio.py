@@ -179,8 +179,9 @@ def test_opposite_stereo_channels_cancel(tmp_path, subtype):
     path = tmp_path / "lr.wav"
     sf.write(path, np.stack([x, -x], axis=1), 44100, subtype=subtype)
     y = load_audio(path, P)
-    assert np.max(np.abs(y)) < 1e-4
-    assert is_silent(y)
+    assert np.max(np.abs(y)) < 1e-4  # 16-bit rounding leaves at most about one LSB
+    if subtype == "FLOAT":
+        assert is_silent(y)
 
 
 # --- offset, padding, cropping ----------------------------------------------------------------

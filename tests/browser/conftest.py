@@ -65,8 +65,9 @@ def browser_requirements():
         message = "; ".join(problems)
         if _skip_requested():
             pytest.skip(f"{SKIP_ENV}=1: {message}")
-        pytest.fail(f"browser tests cannot run: {message} (set {SKIP_ENV}=1 to skip them)",
-                    pytrace=False)
+        pytest.fail(
+            f"browser tests cannot run: {message} (set {SKIP_ENV}=1 to skip them)", pytrace=False
+        )
     if _skip_requested():
         pytest.skip(f"{SKIP_ENV}=1: browser tests skipped on request")
     return chromium
@@ -131,7 +132,7 @@ def page(request, browser, lab_server, tmp_path, screenshot_dir):
         if failed is not None and failed.failed:
             try:
                 lab.screenshot(page, screenshot_dir, "FAILED")
-            except Exception as exc:  # the page may be dead; keep the real failure visible
+            except lab.PlaywrightError as exc:  # page may be dead; keep the real failure
                 console.append(f"[fixture] failure screenshot failed: {exc}")
         (tmp_path / "browser-console.log").write_text("\n".join(console))
         context.close()

@@ -34,6 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    from playwright.sync_api import Error as PlaywrightError  # TimeoutError subclasses it
+except ImportError:  # reported clearly by the browser_requirements fixture
+    PlaywrightError = RuntimeError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -255,7 +260,9 @@ def start_lab(
     }
     for path in dirs.values():
         path.mkdir(parents=True, exist_ok=True)
-    _write_lab_settings(dirs["lab-settings"], LAB_USER_SETTINGS if user_settings is None else user_settings)
+    _write_lab_settings(
+        dirs["lab-settings"], LAB_USER_SETTINGS if user_settings is None else user_settings
+    )
 
     full_env = dict(os.environ)
     full_env.update(
@@ -294,7 +301,9 @@ def start_lab(
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp for the helpers
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.extension_manager=readonly",  # no PyPI queries from the Lab UI
             "--LanguageServerManager.autodetect=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),  # root in CI containers
             *extra_args,
         ]
         with open(log_path, "ab") as log:
@@ -342,9 +351,14 @@ def chromium_path() -> Path:
     return Path(os.environ.get("SAMPLEVAE_CHROMIUM", DEFAULT_CHROMIUM))
 
 
-def launch_chromium(playwright, *, executable_path: str | os.PathLike | None = None,
-                    headless: bool = True, extra_args: tuple[str, ...] = (),
-                    timeout: float = 60.0):
+def launch_chromium(
+    playwright,
+    *,
+    executable_path: str | os.PathLike | None = None,
+    headless: bool = True,
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 60.0,
+):
     """Launch Debian's Chromium through Playwright (never Playwright's own browser build)."""
     path = Path(executable_path) if executable_path else chromium_path()
     return playwright.chromium.launch(
@@ -359,7 +373,7 @@ def launch_chromium(playwright, *, executable_path: str | os.PathLike | None = N
 _FIND_PANEL_JS = r"""
 const findPanel = (path) => {
   const app = window.jupyterapp;
-  if (!app) { throw new Error('window.jupyterapp is missing (LabApp.expose_app_in_browser)'); }
+  if (!app || !app.shell) { return null; }  // not loaded yet
   const panels = Array.from(app.shell.widgets('main')).filter(
     w => w.content && w.context && w.sessionContext && w.content.widgets !== undefined);
   if (path) { return panels.find(w => w.context.path === path) || null; }
@@ -392,7 +406,10 @@ const panelState = (panel) => {
       .forEach(el => {
         const text = el.textContent || '';
         if (/Traceback|Error:|Exception/.test(text)) {
-          errors.push({cell: index, source: 'widget output', ename: '', evalue: '', text});
+          const last = text.trim().split('\n').reverse().find(l => /^[A-Za-z_][\w.]*: /.test(l)) || '';
+          const colon = last.indexOf(': ');
+          errors.push({cell: index, source: 'widget output', ename: colon > 0 ? last.slice(0, colon) : '',
+                       evalue: colon > 0 ? last.slice(colon + 2) : '', text});
         }
       });
   });
@@ -432,7 +449,12 @@ class RunResult:
 def notebook_state(page, path: str | None = None) -> dict[str, Any]:
     """Raw state of the notebook ``path`` (default: current): kernel status, counts, errors."""
     state = page.evaluate(
-        "(path) => {" + _FIND_PANEL_JS + """
+        "(path) => {"
+        + _FIND_PANEL_JS
+        + """
+          if (!window.jupyterapp) {
+            throw new Error('window.jupyterapp is missing (LabApp.expose_app_in_browser)');
+          }
           const panel = findPanel(path);
           return panel ? panelState(panel) : null; }""",
         path,
@@ -445,11 +467,15 @@ def notebook_state(page, path: str | None = None) -> dict[str, Any]:
 def _panel_predicate(condition: str) -> str:
     """JS predicate for ``page.wait_for_function`` over the panel state ``s``."""
     return (
-        "(path) => {" + _FIND_PANEL_JS + """
+        "(path) => {"
+        + _FIND_PANEL_JS
+        + """
           const panel = findPanel(path);
           if (!panel) { return false; }
           const s = panelState(panel);
-          return (""" + condition + "); }"
+          return ("""
+        + condition
+        + "); }"
     )
 
 
@@ -457,10 +483,12 @@ def wait_for_kernel_idle(page, path: str | None = None, timeout: float = 60.0) -
     """Wait until the notebook's kernel is connected and idle."""
     try:
         page.wait_for_function(
-            _panel_predicate("s.ready && s.kernel === 'idle'"), arg=path, timeout=timeout * 1000,
+            _panel_predicate("s.ready && s.kernel === 'idle'"),
+            arg=path,
+            timeout=timeout * 1000,
             polling=200,
         )
-    except Exception as exc:
+    except PlaywrightError as exc:
         raise TimeoutError(
             f"kernel of {path or 'the current notebook'} not idle within {timeout:.0f} s: "
             f"{_safe_state(page, path)}"
@@ -472,7 +500,7 @@ def _safe_state(page, path):
         state = notebook_state(page, path)
         state.pop("errors", None)
         return state
-    except Exception as exc:  # only for error messages
+    except (PlaywrightError, LookupError) as exc:  # only for error messages
         return f"<state unavailable: {exc}>"
 
 
@@ -485,17 +513,27 @@ def open_notebook(page, server: LabServer, path: str, *, timeout: float = 90.0):
         raise FileNotFoundError(f"{server.root_dir / path}: notebook does not exist")
     deadline = time.monotonic() + timeout
     page.goto(server.notebook_url(path), timeout=timeout * 1000, wait_until="domcontentloaded")
-    page.wait_for_function(
-        _panel_predicate("s.path === path"), arg=path,
-        timeout=max(1.0, deadline - time.monotonic()) * 1000, polling=200,
-    )
+    try:
+        page.wait_for_function(
+            _panel_predicate("s.path === path"),
+            arg=path,
+            timeout=max(1.0, deadline - time.monotonic()) * 1000,
+            polling=200,
+        )
+    except PlaywrightError as exc:
+        dialogs = page.locator(".jp-Dialog").all_inner_texts()
+        raise TimeoutError(
+            f"JupyterLab did not open {path} within {timeout:.0f} s (page {page.url}; "
+            f"dialogs {dialogs}); server log:\n{server.log_tail(2000)}"
+        ) from exc
     wait_for_kernel_idle(page, path, timeout=max(1.0, deadline - time.monotonic()))
     panel_id = notebook_state(page, path)["id"]
     return page.locator(f"#{panel_id}")
 
 
-def run_all_cells(page, path: str | None = None, *, timeout: float = 120.0,
-                  raise_on_error: bool = True) -> RunResult:
+def run_all_cells(
+    page, path: str | None = None, *, timeout: float = 120.0, raise_on_error: bool = True
+) -> RunResult:
     """Run all cells of the notebook (Lab command ``notebook:run-all-cells``) and wait.
 
     Waits (up to ``timeout``) until the command has finished, the kernel is idle and no
@@ -505,7 +543,9 @@ def run_all_cells(page, path: str | None = None, *, timeout: float = 120.0,
     start = time.monotonic()
     wait_for_kernel_idle(page, path, timeout=timeout)
     page.evaluate(
-        "(path) => {" + _FIND_PANEL_JS + """
+        "(path) => {"
+        + _FIND_PANEL_JS
+        + """
           const panel = findPanel(path);
           if (!panel) { throw new Error('no notebook ' + path); }
           const app = window.jupyterapp;
@@ -523,9 +563,11 @@ def run_all_cells(page, path: str | None = None, *, timeout: float = 120.0,
             _panel_predicate(
                 "s.runAll && s.runAll.done && s.kernel === 'idle' && s.running.length === 0"
             ),
-            arg=path, timeout=remaining * 1000, polling=250,
+            arg=path,
+            timeout=remaining * 1000,
+            polling=250,
         )
-    except Exception as exc:
+    except PlaywrightError as exc:
         state = _safe_state(page, path)
         raise TimeoutError(
             f"run all cells of {path or 'the current notebook'} not finished within "
@@ -572,9 +614,14 @@ def cell(scope, index: int):
     return scope.locator(".jp-Notebook .jp-Cell").nth(index)
 
 
+#: Widget outputs: ipywidgets' WidgetRenderer is a Lumino Panel used as the output node
+#: (no data-mime-type attribute, unlike the text/HTML/image renderers).
+WIDGET_VIEW_SELECTOR = f'.jp-OutputArea-output:is([data-mime-type="{WIDGET_VIEW_MIME}"], .lm-Panel)'
+
+
 def widget_views(scope):
-    """Locator of every rendered widget output (ipywidgets / anywidget views) under ``scope``."""
-    return scope.locator(f'.jp-OutputArea-output[data-mime-type="{WIDGET_VIEW_MIME}"]')
+    """Locator of every widget output (ipywidgets / anywidget views) under ``scope``."""
+    return scope.locator(WIDGET_VIEW_SELECTOR)
 
 
 def find_in_widgets(scope, selector: str):
@@ -592,8 +639,8 @@ def wait_for_widgets(scope, count: int = 1, timeout: float = 30.0) -> None:
         if broken:
             raise AssertionError(f"widget view failed to render: {broken[0][:500]}")
         rendered = views.evaluate_all(
-            "els => els.filter(el => el.querySelector('.jupyter-widgets, .js-plotly-plot, "
-            "audio, [class*=\"widget\"]')).length"
+            "els => els.filter(el => el.firstElementChild && "
+            "!(el.textContent || '').startsWith('Loading widget')).length"
         )
         if rendered >= count:
             return
@@ -752,8 +799,9 @@ def audio_sources(scope, *, try_play: bool = False, timeout: float = 10.0) -> li
     ]
 
 
-def wait_for_audio(scope, count: int = 1, *, timeout: float = 30.0,
-                   try_play: bool = False) -> list[AudioSource]:
+def wait_for_audio(
+    scope, count: int = 1, *, timeout: float = 30.0, try_play: bool = False
+) -> list[AudioSource]:
     """Wait until ``count`` ``<audio>`` elements with a ``src`` exist; return their sources."""
     audio = scope.locator("audio")
     deadline = time.monotonic() + timeout
@@ -808,8 +856,9 @@ _PLOTLY_HOVER_JS = r"""
 """
 
 
-def click_plotly_point(page, graph_locator, trace_index: int, point_index: int, *,
-                       timeout: float = 10.0) -> dict[str, Any]:
+def click_plotly_point(
+    page, graph_locator, trace_index: int, point_index: int, *, timeout: float = 10.0
+) -> dict[str, Any]:
     """Click point ``point_index`` of trace ``trace_index`` in a plotly graph, like a user.
 
     Works for SVG ``scatter`` and WebGL ``scattergl`` alike: the pixel position is computed
@@ -833,31 +882,44 @@ def click_plotly_point(page, graph_locator, trace_index: int, point_index: int, 
     """
     graph = graph_locator.first
     graph.wait_for(state="visible", timeout=timeout * 1000)
-    opts = {"trace": trace_index, "point": point_index, "scroll": True}
-    info = graph.evaluate(_PLOTLY_POINT_JS, opts)
-    if info.get("error"):
-        raise ValueError(f"cannot click plotly point: {info['error']}")
-    if not info["hitInside"]:
-        raise ValueError(f"plotly point {point_index} is covered by another element: {info['hit']}")
-    cx, cy = info["clientX"], info["clientY"]
     gd = graph.evaluate_handle(
         "el => el.classList.contains('js-plotly-plot') ? el : el.querySelector('.js-plotly-plot')"
     )
-    page.mouse.move(cx - 15, cy - 15)
-    page.mouse.move(cx, cy, steps=5)
-    try:
-        page.wait_for_function(
-            _PLOTLY_HOVER_JS, arg=[gd, trace_index, point_index], timeout=timeout * 1000,
-            polling=50,
-        )
-    except Exception as exc:
-        picked = gd.evaluate(
-            "gd => (gd._hoverdata || []).map(p => [p.curveNumber, p.pointNumber])"
-        )
-        raise ValueError(
-            f"hovering at ({cx:.0f}, {cy:.0f}) picks points {picked}, not "
-            f"[{trace_index}, {point_index}] (overlapping points or hover disabled)"
-        ) from exc
+    opts = {"trace": trace_index, "point": point_index, "scroll": True}
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    while True:
+        # Recompute the position on each attempt: the graph may still be re-laid out
+        # (autosize, scrolling of the notebook) right after it rendered.
+        attempt += 1
+        info = graph.evaluate(_PLOTLY_POINT_JS, opts)
+        if info.get("error"):
+            raise ValueError(f"cannot click plotly point: {info['error']}")
+        cx, cy = info["clientX"], info["clientY"]
+        if info["hitInside"]:
+            page.mouse.move(cx - 15, cy - 15)
+            page.mouse.move(cx, cy, steps=5)
+            wait = min(2.0, max(0.1, deadline - time.monotonic()))
+            try:
+                page.wait_for_function(
+                    _PLOTLY_HOVER_JS,
+                    arg=[gd, trace_index, point_index],
+                    timeout=wait * 1000,
+                    polling=50,
+                )
+                break
+            except PlaywrightError:
+                pass
+        if time.monotonic() > deadline:
+            picked = gd.evaluate(
+                "gd => (gd._hoverdata || []).map(p => [p.curveNumber, p.pointNumber])"
+            )
+            raise ValueError(
+                f"after {attempt} attempts in {timeout:.0f} s, hovering at ({cx:.0f}, {cy:.0f}) "
+                f"picks points {picked}, not [{trace_index}, {point_index}] (element there: "
+                f"{info['hit']}; overlapping points, a covered graph or hover disabled)"
+            )
+        page.wait_for_timeout(200)
     page.mouse.down()
     page.mouse.up()
     return {k: info[k] for k in ("x", "y", "clientX", "clientY")}

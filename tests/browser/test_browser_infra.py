@@ -81,7 +81,11 @@ display(widgets.VBox([fig, label, out]))
 
 def make_demo_notebook(path):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Browser infrastructure check"),
         nbformat.v4.new_code_cell(CELL_AUDIO),
@@ -150,3 +154,86 @@ def test_widgets_audio_and_scattergl_click_round_trip(page, lab_server, screensh
     for name in ("01_after_run_all", "02_after_click", "03_scatter_widget"):
         assert (screenshot_dir / f"{name}.png").stat().st_size > 1000
     print(f"browser infra test body: {time.monotonic() - t0:.1f} s; run all {result.seconds:.1f} s")
+
+
+CELL_SVG_ERRORS = """\
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from IPython.display import display
+
+fig = go.FigureWidget(
+    data=[
+        go.Scatter(x=[1, 10, 100, 1000], y=[1, 2, 3, 4], mode="markers", name="a"),
+        go.Scatter(x=[2, 20, 200, 2000, 5000], y=[4, 3, 2, 1, 0.5], mode="markers", name="b"),
+    ],
+    layout=dict(xaxis_type="log", width=600, height=400, hovermode="closest"),
+)
+label = widgets.Label(value="none")
+label.add_class("infra-svg-label")
+out = widgets.Output()
+
+
+def handler(trace, points, state):
+    if not points.point_inds:
+        return
+    label.value = f"{trace.name}:{points.point_inds[0]}"
+    with out:
+        raise RuntimeError("callback failed on purpose")
+
+
+for trace in fig.data:
+    trace.on_click(handler)
+display(widgets.VBox([fig, label, out]))
+"""
+
+
+def test_helpers_report_errors_and_click_svg_log_axis(page, lab_server, screenshot_dir):
+    """The helpers do not hide failures, and clicks work on SVG scatter / log axes / trace 1."""
+    path = "_browser_infra/errors.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell(CELL_SVG_ERRORS),
+        nbformat.v4.new_code_cell('raise ValueError("boom on purpose")'),
+        nbformat.v4.new_code_cell('print("never runs")'),
+    ]
+    (lab_server.root_dir / "_browser_infra").mkdir(exist_ok=True)
+    nbformat.write(nb, lab_server.root_dir / path)
+
+    panel = lab.open_notebook(page, lab_server, path, timeout=90)
+    result = lab.run_all_cells(page, path, timeout=90, raise_on_error=False)
+    assert not result.ok
+    assert (result.n_code_cells, result.n_executed) == (3, 2), result
+    assert [(e.cell, e.ename, e.evalue) for e in result.errors] == [
+        (1, "ValueError", "boom on purpose")
+    ]
+    with pytest.raises(AssertionError, match="ValueError: boom on purpose"):
+        lab.run_all_cells(page, path, timeout=60)
+
+    lab.wait_for_widgets(panel, count=1, timeout=30)
+    graph = panel.locator(".js-plotly-plot")
+    expect(graph.locator("path.point")).to_have_count(9, timeout=20_000)  # SVG markers
+    label = lab.find_in_widgets(panel, ".infra-svg-label")
+    clicked = lab.click_plotly_point(page, graph, 1, 3)
+    assert (clicked["x"], clicked["y"]) == (2000, 1), clicked
+    expect(label).to_have_text("b:3", timeout=20_000)
+    lab.click_plotly_point(page, graph, 0, 2)
+    expect(label).to_have_text("a:2", timeout=20_000)
+    with pytest.raises(ValueError, match="out of range"):
+        lab.click_plotly_point(page, graph, 0, 4)
+    with pytest.raises(ValueError, match="no trace 5"):
+        lab.click_plotly_point(page, graph, 5, 0)
+
+    # The callback's traceback (inside a widget Output) is reported as an error.
+    errors = lab.error_outputs(page, path)
+    widget_errors = [e for e in errors if e.source == "widget output"]
+    assert len(widget_errors) == 2, errors
+    assert all(e.cell == 0 and e.ename == "RuntimeError" for e in widget_errors), widget_errors
+    with pytest.raises(AssertionError, match="callback failed on purpose"):
+        lab.assert_no_errors(page, path)
+    assert lab.audio_sources(panel) == []
+    lab.screenshot(page, screenshot_dir, "errors_notebook")
