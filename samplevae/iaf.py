@@ -136,9 +136,11 @@ class IAFStep(keras.layers.Layer):
         self.sigma_offset = float(sigma_offset)
         self.reverse = reverse
         m1, m2 = made_masks(latent_dim, hidden_units)
-        self.z_to_hidden = MaskedDense(m1, name="z_to_hidden")
-        self.context_to_hidden = keras.layers.Dense(hidden_units, use_bias=False, name="context_to_hidden")
-        self.hidden_to_params = MaskedDense(m2, name="hidden_to_params")
+        dtype = self.dtype_policy
+        self.z_to_hidden = MaskedDense(m1, name="z_to_hidden", dtype=dtype)
+        self.context_to_hidden = keras.layers.Dense(hidden_units, use_bias=False, name="context_to_hidden",
+                                                    dtype=dtype)
+        self.hidden_to_params = MaskedDense(m2, name="hidden_to_params", dtype=dtype)
 
     def build(self, input_shape):
         z_shape, context_shape = input_shape

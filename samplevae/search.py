@@ -147,7 +147,8 @@ class NearestNeighbors:
     @property
     def embeddings(self) -> np.ndarray:
         """The stored embeddings ``[n, d]`` float32 in :attr:`ids` order (normalised for cosine)."""
-        self._require_fitted()
+        if self._data is None:
+            raise ParameterError("the index is empty: call fit(embeddings) first")
         return self._data.copy()
 
     @property
@@ -205,7 +206,7 @@ class NearestNeighbors:
             new_ids = self._check_new_ids(ids, m, existing=self._ids)
         data = np.concatenate([self._data, x])
         all_ids = np.concatenate([self._ids, new_ids])
-        if ids is not None and new_ids.min() < self._ids[-1]:
+        if ids is not None and self._ids.size and new_ids.min() < self._ids[-1]:
             order = np.argsort(all_ids, kind="stable")
             data, all_ids = data[order], all_ids[order]
         self._data, self._ids = np.ascontiguousarray(data), all_ids
@@ -217,20 +218,20 @@ class NearestNeighbors:
         return new_ids
 
     def remove(self, ids: np.ndarray | Sequence[int]) -> int:
-        """Delete entries by id; unknown ids are ignored. Returns how many were removed."""
-        self._require_fitted()
+        """Delete entries by id; unknown ids are ignored. Returns how many were removed.
+
+        Removing every entry leaves an empty index: :meth:`query` raises until :meth:`add`.
+        """
+        if self._data is None:
+            raise ParameterError("the index is empty: call fit(embeddings) first")
         drop = np.unique(np.asarray(ids, dtype=np.int64).reshape(-1))
         mask = np.isin(self._ids, drop)
         count = int(mask.sum())
         if count == 0:
             return 0
-        if count == len(self):
-            raise ParameterError("remove() would empty the index; fit() a new one instead")
         keep = ~mask
         if self._index is not None:
-            import faiss
-
-            self._index.remove_ids(faiss.IDSelectorBatch(self._ids[mask]))
+            self._index.remove_ids(self._ids[mask])
         self._data = np.ascontiguousarray(self._data[keep])
         self._ids = self._ids[keep]
         self._sq = self._sq[keep]
@@ -246,7 +247,7 @@ class NearestNeighbors:
     def _update_mode(self, *, force_rebuild: bool = False) -> None:
         n = len(self)
         want_exact = self.exact_threshold is None or n < self.exact_threshold
-        if want_exact:
+        if want_exact or n == 0:
             if self._index is not None:
                 log.debug("%d entries: back to exact search", n)
             self._index, self.nprobe, self._built_n = None, None, 0
@@ -353,7 +354,7 @@ class NearestNeighbors:
             raise ParameterError(f"k must be an integer >= 1, got {k!r}")
         m = q.shape[0]
         excl = self._exclude_sets(exclude, m, single)
-        present = [np.intersect1d(e, self._ids, assume_unique=True).size for e in excl]
+        present = [self._rows_of(e).size for e in excl]
         k_eff = min(int(k), len(self) - max(present, default=0))
         if k_eff < 1 or m == 0:
             return np.zeros((m, 0), np.int64), np.zeros((m, 0), np.float32)
@@ -511,6 +512,8 @@ class NearestNeighbors:
     def _require_fitted(self) -> None:
         if self._data is None:
             raise ParameterError("the index is empty: call fit(embeddings) first")
+        if len(self) == 0:
+            raise ParameterError("the index is empty: every entry was removed; add() some first")
 
     def _as_matrix(self, x: Any, name: str, *, check_dim: bool = True) -> np.ndarray:
         try:

@@ -38,9 +38,12 @@ log = logging.getLogger(__name__)
 _HOP_SEC = 0.008            # analysis hop
 _WIN_SEC = 0.032            # analysis window (rounded to a power of two in samples)
 _BAND_EDGES_HZ = (0.0, 200.0, 500.0, 1250.0, 3000.0, 6000.0)  # + Nyquist
+_BAND_RANGE_DB = 20.0      # a band's rise counts if it is within this of the loudest band
 _FLOOR_DB = -80.0           # band levels are floored this far below the file's loudest band
-_BEFORE_FRAMES = 3          # "before" level: max over this many frames ending at the onset
-_AFTER_SEC = 0.03           # "after" level: max from the onset to this long after the peak
+_AFTER_SEC = 0.04           # "after" level: max over this long from the onset
+_BACKTRACK_SEC = 0.05       # how far before an envelope peak its energy minimum is looked for
+_HOLD_SEC = 0.05            # "before" level: max over this long before the onset
+_RMS_SEC = 0.003            # short-time RMS window of the start refinement
 _PREROLL_SEC = 0.002        # a refined onset starts this much before the first rising sample
 
 
@@ -69,9 +72,9 @@ class SegmentParams(_JsonMixin):
         mean of the normalised onset envelope; the others are window lengths in seconds.
     """
 
-    min_gap: float = 0.1
+    min_gap: float = 0.05
     min_level_db: float = -40.0
-    min_rise_db: float = 6.0
+    min_rise_db: float = 8.0
     backtrack: bool = True
     snap_start: float = 0.5
     max_segments: int | None = None
@@ -208,25 +211,32 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
         pre_avg=_frames(params.pre_avg, sr, hop), post_avg=_frames(params.post_avg, sr, hop) + 1)
     if peaks.size == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    energy = np.sqrt(S.sum(axis=0))
-    lows = librosa.onset.onset_backtrack(peaks, energy)
+    # backtrack: the last energy minimum in the _BACKTRACK_SEC before each envelope peak
+    energy = S.sum(axis=0)
+    reach = max(1, _frames(_BACKTRACK_SEC, sr, hop))
+    lows = np.array([p - int(np.argmin(energy[max(0, p - reach):p + 1][::-1])) for p in peaks])
 
     # band levels in dB relative to the loudest band-frame, floored
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     edges = [e for e in _BAND_EDGES_HZ if e < sr / 2] + [sr / 2 + 1]
     bands = np.stack([S[(freqs >= lo) & (freqs < hi)].sum(axis=0)
                       for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
-    level = 10 * np.log10(np.maximum(bands, 1e-20) / max(bands.max(), 1e-20))
+    level = 10 * np.log10(np.maximum(bands, 1e-20) / max(float(bands.max()), 1e-20))
     level = np.maximum(level, _FLOOR_DB)
 
     after = _frames(_AFTER_SEC, sr, hop)
+    hold = max(1, _frames(_HOLD_SEC, sr, hop))
     n_frames = level.shape[1]
     starts = np.empty(peaks.size, np.int64)
     rise = np.empty(peaks.size)
     for j, (p, b) in enumerate(zip(peaks, lows, strict=True)):
-        before = level[:, max(0, b - _BEFORE_FRAMES + 1):b + 1].max(axis=1)
-        after_lv = level[:, b:min(n_frames, p + after + 1)].max(axis=1)
-        rise[j] = float(np.max(after_lv - before))
+        e = int(min(p, b))  # first frame that may hold the new sound
+        before = (level[:, max(0, e - hold):e].max(axis=1) if e >= 1
+                  else np.full(level.shape[0], _FLOOR_DB))
+        after_lv = level[:, e:min(n_frames, e + after + 1)].max(axis=1)
+        # only bands that carry the new sound count (not noise in an empty band)
+        relevant = after_lv >= after_lv.max() - _BAND_RANGE_DB
+        rise[j] = float(np.max((after_lv - before)[relevant]))
         if params.backtrack:
             starts[j] = _refine_start(yp, int(b) * hop, int(p) * hop, n_fft, sr)
         else:
@@ -240,33 +250,39 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
 
 
 def _refine_start(y: np.ndarray, low: int, peak: int, n_fft: int, sr: int) -> int:
-    """First sample after the energy minimum at ``low`` (a frame centre) rising 6 dB above
-    the background there, minus a short pre-roll; the frame centre if none does."""
+    """Sample where the new sound starts: the first point after the energy minimum at frame
+    centre ``low`` where the short-time RMS rises 6 dB above its maximum in the half-window
+    before ``low``, minus a short pre-roll; ``low`` itself if there is none."""
     half = n_fft // 2
-    ref = y[max(0, low - half):low + half]
-    background = float(np.max(np.abs(ref))) if ref.size else 0.0
+    w = max(1, int(round(_RMS_SEC * sr)))
     lo, hi = max(0, low - half), min(y.size, peak + half)
-    seg = np.abs(y[lo:hi])
-    above = np.flatnonzero(seg > max(2.0 * background, SILENCE_PEAK))
+    if hi - lo <= w:
+        return low
+    power = np.convolve(y[lo:hi].astype(np.float64) ** 2, np.ones(w) / w, mode="same")
+    rms = np.sqrt(power)
+    ref = float(rms[:max(1, low - lo)].max())
+    above = np.flatnonzero(rms[low - lo:] > max(2.0 * ref, SILENCE_PEAK))
     if above.size == 0:
         return low
-    return max(0, lo + int(above[0]) - int(round(_PREROLL_SEC * sr)))
+    first = low + int(above[0]) + w // 2  # a centred RMS window sees the sound w/2 early
+    return max(0, first - int(round(_PREROLL_SEC * sr)))
 
 
 def _gate(y: np.ndarray, sr: int, starts: np.ndarray, rise: np.ndarray, peak: float,
           params: SegmentParams) -> np.ndarray:
-    """Indices of the candidates kept by the rise, gap and level gates."""
-    min_gap = int(round(params.min_gap * sr))
-    kept: list[int] = []
-    for j in np.flatnonzero(np.isfinite(rise)):
-        if kept and starts[j] - starts[kept[-1]] < max(min_gap, 1):
-            continue
-        kept.append(int(j))
-    if not kept:
-        return np.zeros(0, np.int64)
-    # level gate: peak of each segment (to the next kept onset) against the file's peak
+    """Indices of the candidates kept by the rise, level and gap gates (in that order)."""
+    cand = np.flatnonzero(np.isfinite(rise))
+    if cand.size == 0:
+        return cand
+    # level: peak of each candidate's stretch (to the next candidate) against the file's peak
     floor = peak * 10 ** (params.min_level_db / 20)
-    bounds = [int(starts[j]) for j in kept] + [y.size]
-    loud = [float(np.max(np.abs(y[a:max(b, a + 1)]))) >= floor
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return np.array([j for j, ok in zip(kept, loud, strict=True) if ok], dtype=np.int64)
+    bounds = np.append(starts[cand], y.size)
+    loud = np.array([np.max(np.abs(y[a:max(b, a + 1)])) >= floor
+                     for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dtype=bool)
+    # gap: greedy from the left (two peaks of one attack give the same start: one is kept)
+    min_gap = max(1, int(round(params.min_gap * sr)))
+    kept: list[int] = []
+    for j in cand[loud]:
+        if not kept or starts[j] - starts[kept[-1]] >= min_gap:
+            kept.append(int(j))
+    return np.array(kept, dtype=np.int64)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import io
 import logging
 import math
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -642,3 +644,14 @@ def train(
     cbs.end({"step": step, "learning_rate": plateau.learning_rate})
     log.info("training stopped (%s) at step %d after %.0f s", result.stopped_reason, step, seconds)
     return result
+
+
+class _CallableModule(types.ModuleType):
+    """``samplevae.train(...)`` keeps working after ``import samplevae.train`` has replaced the
+    package's lazy ``train`` attribute with this module."""
+
+    def __call__(self, *args, **kwargs) -> TrainResult:
+        return train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -127,9 +127,12 @@ class BlendGenerator(Panel):
         if not picked:
             self._error("nothing selected on the map: click a point (shift-click adds) or lasso some")
             return
-        for p, o in picked:
+        have = {(s.path, s.onset) for s in self.sources}
+        new = [(p, o) for p, o in picked if (p, o) not in have]
+        for p, o in new:
             self.add_source(p, o)
-        self._info(f"added {len(picked)} sample(s) from the map")
+        self._info(f"added {len(new)} sample(s) from the map"
+                   + (f" ({len(picked) - len(new)} already in the blend)" if len(new) < len(picked) else ""))
 
     # --- generation -------------------------------------------------------------------------
 

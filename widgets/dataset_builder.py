@@ -33,18 +33,20 @@ class DatasetBuilder(Panel):
     audio_params : feature parameters (default: the model defaults)
     dataset : an existing Dataset to show instead of building one
     samples_per_class : how many files per class to offer for listening
+    workers : processes checking the files (default: every core)
     autoplay : start playing on click
     """
 
     def __init__(self, roots: str | Path | Sequence[str | Path] = (), *, name: str = "my_samples",
                  classes: bool = True, train_ratio: float = 0.9, seed: int = 0, workspace=None,
                  audio_params: AudioParams | None = None, dataset=None, samples_per_class: int = 6,
-                 autoplay: bool = False):
+                 workers: int | None = None, autoplay: bool = False):
         super().__init__()
         roots = [roots] if isinstance(roots, str | Path) else list(roots)
         self.workspace = workspace
         self.audio_params = audio_params
         self.samples_per_class = samples_per_class
+        self.workers = workers
         self.dataset = None
         self._callbacks: list[Callable] = []
 
@@ -138,7 +140,8 @@ class DatasetBuilder(Panel):
         with self.progress:
             ds = make_dataset(self.name.value.strip(), self.root_list(), classes=self.classes.value,
                               train_ratio=float(self.train_ratio.value), seed=int(self.seed.value),
-                              workspace=self.workspace, audio_params=self.audio_params, progress=True)
+                              workspace=self.workspace, audio_params=self.audio_params, workers=self.workers,
+                              progress=True)
         self.show(ds)
         for cb in self._callbacks:
             cb(ds)

@@ -40,24 +40,33 @@ class Projection:
     ----------
     xy : np.ndarray [shape=(n, 2)], float32 map coordinates of the fitted points
     method : "umap" or "pca"
-    note : why the method was chosen (shown in the widget)
+    note : how the map was made (shown in the widget)
     """
 
     xy: np.ndarray
     method: str
     note: str = ""
-    _model: object = field(default=None, repr=False)
+    _index: object = field(default=None, repr=False)
     _mean: np.ndarray | None = field(default=None, repr=False)
     _components: np.ndarray | None = field(default=None, repr=False)
 
     def transform(self, z: np.ndarray) -> np.ndarray:
-        """Map coordinates ``[m, 2]`` of new embeddings ``[m, latent_dim]``."""
+        """Map coordinates ``[m, 2]`` of new embeddings ``[m, latent_dim]``.
+
+        PCA projects them; on a UMAP map a new point is placed at the inverse-distance
+        weighted mean of its (up to) 5 nearest fitted points — at a fitted point when it
+        coincides with one. (umap-learn's own ``transform`` costs a numba compilation and
+        moves with each call; this is instant and deterministic.)
+        """
         z = np.atleast_2d(np.asarray(z, dtype=np.float32))
-        if self.method == "umap":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return np.asarray(self._model.transform(z), dtype=np.float32)
-        return ((z - self._mean) @ self._components.T).astype(np.float32)
+        if self.method == "pca":
+            return ((z - self._mean) @ self._components.T).astype(np.float32)
+        ids, dist = self._index.query(z, min(5, len(self.xy)))
+        w = 1.0 / (dist.astype(np.float64) + 1e-6)
+        exact = dist[:, :1] < 1e-6
+        w = np.where(exact, np.eye(ids.shape[1])[0], w)  # a fitted point maps onto itself
+        w /= w.sum(axis=1, keepdims=True)
+        return (w[:, :, None] * self.xy[ids]).sum(axis=1).astype(np.float32)
 
 
 def _pca(emb: np.ndarray, note: str) -> Projection:
@@ -83,6 +92,13 @@ def project_2d(embeddings: np.ndarray, *, method: str = "umap", seed: int = 0) -
     Returns
     -------
     Projection
+
+    Notes
+    -----
+    UMAP gets ``n_neighbors = min(15, n - 1)`` neighbours from the project's exact
+    nearest-neighbour search (:class:`samplevae.search.NearestNeighbors`; approximate above
+    20 000 points) instead of its own, which saves most of umap-learn's numba compilation.
+    The first UMAP of a process still compiles for about 10 s.
     """
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or len(emb) == 0:
@@ -94,21 +110,26 @@ def project_2d(embeddings: np.ndarray, *, method: str = "umap", seed: int = 0) -
         return _pca(emb, "PCA (as requested)")
     if n < MIN_UMAP_POINTS:
         return _pca(emb, f"PCA: UMAP needs at least {MIN_UMAP_POINTS} points, got {n}")
-    import umap  # first use compiles numba code: ~10-20 s once per process
+    import umap  # imports TensorFlow (parametric UMAP) if it is not loaded yet
 
+    from samplevae.search import NearestNeighbors
+
+    k = max(2, min(15, n - 1))
+    index = NearestNeighbors().fit(emb)
+    knn_ids, knn_dist = index.query(emb, k)
     reducer = umap.UMAP(
         n_components=2,
-        n_neighbors=max(2, min(15, n - 1)),
+        n_neighbors=k,
         min_dist=0.1,
         init="random" if n < 100 else "spectral",
         random_state=seed,
         n_jobs=1,
+        precomputed_knn=(knn_ids.astype(np.int32), knn_dist.astype(np.float32), None),
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # n_jobs overridden by random_state; tiny-n warnings
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state; no search index
         xy = reducer.fit_transform(emb)
-    return Projection(np.asarray(xy, dtype=np.float32), "umap",
-                      f"UMAP, n_neighbors={reducer.n_neighbors}", reducer)
+    return Projection(np.asarray(xy, dtype=np.float32), "umap", f"UMAP, {k} neighbours", index)
 
 
 @dataclass
@@ -427,6 +448,34 @@ class LatentMap(Panel):
             r.x, r.y = self.xy[ids, 0], self.xy[ids, 1]
             r.customdata, r.hovertext = ids, texts
         return ids
+
+    def snapshot_png(self, size: tuple[float, float] = (7.0, 5.0)) -> bytes:
+        """A still picture of the map (PNG bytes, matplotlib) for static reports."""
+        import io
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size, dpi=90)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        groups = self.groups()
+        for k, g in enumerate(sorted(set(groups))):
+            ids = [i for i, gi in enumerate(groups) if gi == g]
+            ax.scatter(self.xy[ids, 0], self.xy[ids, 1], s=14, alpha=0.8, label=g,
+                       color=_PALETTE[k % len(_PALETTE)])
+        if self.generated:
+            gxy = np.array([g.xy for g in self.generated])
+            ax.scatter(gxy[:, 0], gxy[:, 1], marker="*", s=160, color="#d62728",
+                       edgecolors="black", label="generated")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(self.figure.layout.title.text or "", fontsize=9)
+        ax.legend(fontsize=7, loc="best", markerscale=1.2)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
 
     def clear_overlays(self) -> None:
         """Remove the selection, query, results and generated markers."""

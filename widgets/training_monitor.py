@@ -163,9 +163,8 @@ class TrainingMonitor(Panel):
         if self.running:
             self._info("already running")
             return
-        from samplevae.train import train
-
         from samplevae.modeldir import ModelDir
+        from samplevae.train import train
 
         md = ModelDir(self.logdir)
         resume = md.has_params()

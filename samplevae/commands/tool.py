@@ -15,8 +15,8 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 
 def _add_library(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--library", "--library-dir", dest="library", nargs="+", required=required,
-                   metavar="DIR", help="sample library folder(s)")
+    p.add_argument("--library", "--library-dir", dest="library", action="append", required=required,
+                   metavar="DIR", help="sample library folder (repeat for several)")
     p.add_argument("--segmentation", action="store_true",
                    help="split long files at onsets; each segment is an entry")
     p.add_argument("--min-gap", type=float, default=None, help="segmentation: min s between onsets")

@@ -855,17 +855,34 @@ _PLOTLY_HOVER_JS = r"""
 }
 """
 
+# (Re)install a plotly_click recorder on the graph div and clear what it recorded.
+_PLOTLY_ARM_JS = r"""
+gd => {
+  if (gd.__svClickHandler) { gd.removeListener('plotly_click', gd.__svClickHandler); }
+  gd.__svClicks = [];
+  gd.__svClickHandler = (d) => gd.__svClicks.push(
+    (d.points || []).map(p => [p.curveNumber, p.pointNumber]));
+  gd.on('plotly_click', gd.__svClickHandler);
+  return gd._context.doubleClickDelay || 300;
+}
+"""
+
+#: Plotly throttles hover computations (constants.HOVERMINTIME = 50 ms).
+_PLOTLY_HOVER_SETTLE_S = 0.15
+
 
 def click_plotly_point(
-    page, graph_locator, trace_index: int, point_index: int, *, timeout: float = 10.0
+    page, graph_locator, trace_index: int, point_index: int, *, timeout: float = 15.0
 ) -> dict[str, Any]:
     """Click point ``point_index`` of trace ``trace_index`` in a plotly graph, like a user.
 
-    Works for SVG ``scatter`` and WebGL ``scattergl`` alike: the pixel position is computed
-    from the graph div's axes (``_fullLayout.xaxis.d2p`` + axis offsets) and real mouse
-    events are sent there (move -> hover, then down/up). Waits until plotly's hover picks
-    exactly that point before clicking (a ``ValueError`` names the point plotly picked
-    instead, e.g. when points overlap).
+    Works for SVG ``scatter`` and WebGL ``scattergl`` alike (scattergl draws no SVG
+    points): the pixel position is computed from the graph div's axes
+    (``_fullLayout.xaxis.d2p`` + axis offsets, any axis type) and real mouse events are
+    sent there: move (plotly hover), wait until plotly's hover data holds exactly that
+    point and its hover throttle has settled, then mouse down/up. The click is confirmed
+    by a ``plotly_click`` listener on the graph div; an unconfirmed click is retried after
+    plotly's double-click delay (so two attempts never make a double click).
 
     Parameters
     ----------
@@ -874,21 +891,35 @@ def click_plotly_point(
         The ``.js-plotly-plot`` div or any element containing one (e.g. the widget view).
     trace_index, point_index : int
         Index into ``figure.data`` and into that trace's points.
+    timeout : float
+        Seconds for the whole operation.
 
     Returns
     -------
     dict
-        ``x``, ``y`` (data values), ``clientX``, ``clientY`` (pixels) of the click.
+        ``x``, ``y`` (data values), ``clientX``, ``clientY`` (pixels) of the click and
+        ``attempts``.
+
+    Raises
+    ------
+    ValueError
+        No such trace/point, point outside the axis ranges, hover disabled, the point
+        covered, or plotly picks another point there (overlapping points).
+    TimeoutError
+        No ``plotly_click`` was emitted within ``timeout``.
     """
     graph = graph_locator.first
     graph.wait_for(state="visible", timeout=timeout * 1000)
     gd = graph.evaluate_handle(
         "el => el.classList.contains('js-plotly-plot') ? el : el.querySelector('.js-plotly-plot')"
     )
+    target = [trace_index, point_index]
     opts = {"trace": trace_index, "point": point_index, "scroll": True}
     deadline = time.monotonic() + timeout
     attempt = 0
-    while True:
+    hovered = False
+    info: dict[str, Any] = {}
+    while time.monotonic() < deadline:
         # Recompute the position on each attempt: the graph may still be re-laid out
         # (autosize, scrolling of the notebook) right after it rendered.
         attempt += 1
@@ -896,30 +927,46 @@ def click_plotly_point(
         if info.get("error"):
             raise ValueError(f"cannot click plotly point: {info['error']}")
         cx, cy = info["clientX"], info["clientY"]
-        if info["hitInside"]:
-            page.mouse.move(cx - 15, cy - 15)
-            page.mouse.move(cx, cy, steps=5)
+        if not info["hitInside"]:
+            page.wait_for_timeout(200)
+            continue
+        page.mouse.move(cx - 12, cy - 12)
+        page.mouse.move(cx, cy)
+        try:
             wait = min(2.0, max(0.1, deadline - time.monotonic()))
-            try:
-                page.wait_for_function(
-                    _PLOTLY_HOVER_JS,
-                    arg=[gd, trace_index, point_index],
-                    timeout=wait * 1000,
-                    polling=50,
-                )
-                break
-            except PlaywrightError:
-                pass
-        if time.monotonic() > deadline:
-            picked = gd.evaluate(
-                "gd => (gd._hoverdata || []).map(p => [p.curveNumber, p.pointNumber])"
+            page.wait_for_function(
+                _PLOTLY_HOVER_JS, arg=[gd, *target], timeout=wait * 1000, polling=50
             )
-            raise ValueError(
-                f"after {attempt} attempts in {timeout:.0f} s, hovering at ({cx:.0f}, {cy:.0f}) "
-                f"picks points {picked}, not [{trace_index}, {point_index}] (element there: "
-                f"{info['hit']}; overlapping points, a covered graph or hover disabled)"
+            # A throttled hover still pending when the button goes down runs while plotly
+            # is "dragging" and clears the hover data, and the click is lost: let it settle.
+            page.wait_for_timeout(_PLOTLY_HOVER_SETTLE_S * 1000)
+            if not page.evaluate(_PLOTLY_HOVER_JS, [gd, *target]):
+                continue
+        except PlaywrightError:
+            continue
+        hovered = True
+        double_click_ms = gd.evaluate(_PLOTLY_ARM_JS)
+        page.mouse.down()
+        page.mouse.up()
+        try:
+            wait = min(2.0, max(0.1, deadline - time.monotonic()))
+            page.wait_for_function(
+                "gd => gd.__svClicks.length > 0", arg=gd, timeout=wait * 1000, polling=50
             )
-        page.wait_for_timeout(200)
-    page.mouse.down()
-    page.mouse.up()
-    return {k: info[k] for k in ("x", "y", "clientX", "clientY")}
+        except PlaywrightError:
+            logger.info("plotly click on point %s not registered (attempt %d)", target, attempt)
+            page.wait_for_timeout(double_click_ms + 100)  # never turn a retry into a dblclick
+            continue
+        clicks = gd.evaluate("gd => gd.__svClicks")
+        if target not in clicks[0]:
+            raise ValueError(f"plotly clicked points {clicks[0]}, not {target}")
+        return {**{k: info[k] for k in ("x", "y", "clientX", "clientY")}, "attempts": attempt}
+    if not hovered:
+        picked = gd.evaluate("gd => (gd._hoverdata || []).map(p => [p.curveNumber, p.pointNumber])")
+        raise ValueError(
+            f"after {attempt} attempts in {timeout:.0f} s, hovering at "
+            f"({info.get('clientX', 0):.0f}, {info.get('clientY', 0):.0f}) picks points {picked}, "
+            f"not {target} (element there: {info.get('hit')}; overlapping points, a covered "
+            "graph or hover disabled)"
+        )
+    raise TimeoutError(f"plotly emitted no click for point {target} in {attempt} attempts")

@@ -1,0 +1,219 @@
+"""The IAF-VAE model: shapes from params, the MADE's autoregressive property, the flow's
+log-determinant, gradients reaching every flow weight, and save/load identity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from conftest import tiny_run_params  # noqa: E402
+
+from samplevae.errors import ModelError, ParameterError  # noqa: E402
+from samplevae.iaf import IAFStep, MaskedDense, made_masks  # noqa: E402
+from samplevae.model import build_model  # noqa: E402
+from samplevae.modeldir import ModelDir  # noqa: E402
+from samplevae.params import AudioParams, ModelParams, RunParams  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    keras.utils.set_random_seed(0)
+    return build_model(tiny_run_params(), n_classes=4)
+
+
+def _feats(rng, params: RunParams, n: int) -> np.ndarray:
+    return rng.random((n, *params.audio.shape), dtype=np.float32)
+
+
+# ---- shapes follow the parameters ---------------------------------------------------------
+
+@pytest.mark.parametrize("audio, model", [
+    (AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
+     ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32, latent_dim=8,
+                 iaf_steps=2, classifier_units=(16,))),
+    (AudioParams(sample_sec=1.3, n_mels=40, n_fft=512, hop_length=160),
+     ModelParams(conv_channels=(4, 6, 4), pool_sizes=((4, 2), (2, 2), (2, 4)), hidden_units=24,
+                 latent_dim=6, iaf_steps=3, classifier_units=(8, 8))),
+    (AudioParams(sample_sec=0.25, n_mels=16, n_fft=256, hop_length=64),
+     ModelParams(conv_channels=(4,), pool_sizes=((2, 2),), hidden_units=16, latent_dim=4,
+                 iaf_steps=0, classifier_units=())),
+])
+@pytest.mark.parametrize("n_classes", [0, 3])
+def test_shapes_follow_params(audio, model, n_classes, rng):
+    params = RunParams(audio=audio, model=model)
+    m = build_model(params, n_classes=n_classes)
+    x = _feats(rng, params, 5)
+    z = m.encode(x)
+    assert z.shape == (5, model.latent_dim) and z.dtype == np.float32
+    out = m.decode(z)
+    assert out.shape == (5, *audio.shape)
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert m.has_classifier == bool(n_classes)
+    if n_classes:
+        p = m.predict_classes(x)
+        assert p.shape == (5, n_classes)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    else:
+        with pytest.raises(ModelError, match="no classifier"):
+            m.predict_classes(x)
+
+
+def test_default_architecture_matches_original():
+    m = build_model(RunParams(), n_classes=9)
+    assert m.conv_hw == [(63, 61), (31, 30), (15, 14), (7, 7)]
+    assert m.dec_shape == (7, 7, 32)  # 1568-unit conv output
+    assert m.dec_sizes[-1] == (128, 125)
+    assert len(m.flows) == 5 and m.latent_dim == 64
+
+
+def test_encode_is_deterministic_and_batched(tiny_model, rng):
+    x = _feats(rng, tiny_model.run_params, 300)  # more than one inference batch
+    z1 = tiny_model.encode(x)
+    z2 = tiny_model.encode(x)
+    assert np.array_equal(z1, z2)
+    np.testing.assert_allclose(tiny_model.encode(x[:7]), z1[:7], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tiny_model.encode(x, batch_size=64), z1, rtol=1e-5, atol=1e-5)
+
+
+def test_wrong_input_shapes_are_clear(tiny_model):
+    with pytest.raises(ParameterError, match=r"\[n, 32, 63\]"):
+        tiny_model.encode(np.zeros((2, 32, 17), np.float32))
+    with pytest.raises(ParameterError, match="z must have shape"):
+        tiny_model.decode(np.zeros((2, 3), np.float32))
+
+
+def test_single_class_classifier_is_refused():
+    with pytest.raises(ParameterError, match="n_classes"):
+        build_model(tiny_run_params(), n_classes=1)
+
+
+# ---- MADE / IAF --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("latent, hidden", [(8, 16), (5, 7), (64, 128)])
+def test_made_masks_are_autoregressive(latent, hidden):
+    m1, m2 = made_masks(latent, hidden)
+    # connectivity input i -> output j (m and s halves)
+    path = (m1 @ m2) > 0
+    for half in (path[:, :latent], path[:, latent:]):
+        assert not np.any(np.tril(half)), "output j must not see inputs j..D-1"
+        # ...and every allowed connection exists (each output sees all earlier inputs)
+        assert np.all(half[np.triu_indices(latent, 1)])
+
+
+@pytest.mark.parametrize("latent, hidden", [(8, 16), (6, 9)])
+def test_iaf_step_is_autoregressive(latent, hidden, rng):
+    """Perturb input i: the flow parameters (m, s) of dimensions <= i do not move."""
+    step = IAFStep(latent, hidden, name="iaf")
+    z = rng.standard_normal((4, latent)).astype(np.float32)
+    ctx = rng.standard_normal((4, 5)).astype(np.float32)
+    step([z, ctx])
+    # random biases/weights everywhere so no output is trivially constant
+    for v in step.weights:
+        v.assign(rng.standard_normal(v.shape).astype(np.float32))
+    m0, s0 = (t.numpy() for t in step.autoregressive_params(z, ctx))
+    for i in range(latent):
+        zp = z.copy()
+        zp[:, i] += 3.0
+        m1, s1 = (t.numpy() for t in step.autoregressive_params(zp, ctx))
+        np.testing.assert_array_equal(m1[:, : i + 1], m0[:, : i + 1])
+        np.testing.assert_array_equal(s1[:, : i + 1], s0[:, : i + 1])
+        if i < latent - 1:
+            assert np.abs(m1[:, i + 1:] - m0[:, i + 1:]).max() > 0, "later outputs must depend on z_i"
+    # the context reaches every output, including the first
+    m2, _ = (t.numpy() for t in step.autoregressive_params(z, ctx + 1.0))
+    assert np.all(np.abs(m2 - m0).max(axis=0) > 0)
+
+
+def test_iaf_log_det_matches_numerical_jacobian(rng):
+    latent = 6
+    step = IAFStep(latent, 12, sigma_offset=0.3, dtype="float64", name="iaf64")
+    z = rng.standard_normal((1, latent))
+    ctx = rng.standard_normal((1, 4))
+    step([z, ctx])
+    for v in step.weights:
+        v.assign(0.7 * rng.standard_normal(v.shape))
+    z_new, log_det = step([z, ctx])
+    h = 1e-6
+    jac = np.zeros((latent, latent))
+    for i in range(latent):
+        dz = np.zeros_like(z)
+        dz[0, i] = h
+        plus = step([z + dz, ctx])[0].numpy()
+        minus = step([z - dz, ctx])[0].numpy()
+        jac[:, i] = (plus - minus)[0] / (2 * h)
+    sign, logabs = np.linalg.slogdet(jac)
+    assert sign != 0
+    np.testing.assert_allclose(float(log_det.numpy()[0]), logabs, rtol=1e-6, atol=1e-6)
+    # reversed output order: undo it and the Jacobian is lower triangular
+    tri = jac[::-1]
+    np.testing.assert_allclose(np.triu(tri, 1), 0.0, atol=1e-8)
+
+
+def test_model_flow_log_det_matches_jacobian(tiny_model, rng):
+    """Whole flow (all steps, context from the encoder) against autodiff's Jacobian."""
+    x = tf.constant(_feats(rng, tiny_model.run_params, 3))
+    conv_out, _ = tiny_model.encoder(x)
+    z0 = tf.constant(rng.standard_normal((3, tiny_model.latent_dim)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(z0)
+        z, log_det = tiny_model.flow(z0, conv_out)
+    jac = tape.batch_jacobian(z, z0).numpy().astype(np.float64)
+    np.testing.assert_allclose(log_det.numpy(), np.linalg.slogdet(jac)[1], rtol=1e-4, atol=1e-4)
+
+
+def test_masked_dense_checks_input_size():
+    layer = MaskedDense(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="mask expects 3"):
+        layer(np.zeros((1, 4), np.float32))
+
+
+# ---- gradients and persistence of the flow ------------------------------------------------
+
+def test_every_flow_weight_is_tracked_and_gets_a_gradient(tiny_model, rng):
+    flow_vars = tiny_model.flow_variables()
+    mp = tiny_model.run_params.model
+    # per step: context dense (kernel, bias) + MADE (2 masked kernels + biases, context kernel)
+    assert len(flow_vars) == 7 * mp.iaf_steps
+    trainable = {id(v) for v in tiny_model.trainable_variables}
+    assert all(id(v) in trainable for v in flow_vars)
+    x = tf.constant(_feats(rng, tiny_model.run_params, 8))
+    y = tf.constant(rng.integers(0, 4, 8).astype(np.int32))
+    eps = tf.constant(rng.standard_normal((8, mp.latent_dim)).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tiny_model.total_loss(tiny_model.per_example_losses(x, y, eps, training=True))
+    grads = tape.gradient(loss, flow_vars)
+    for v, g in zip(flow_vars, grads, strict=True):
+        assert g is not None, f"{v.path} gets no gradient"
+        assert float(tf.norm(g)) > 0, f"{v.path} has a zero gradient"
+
+
+def test_save_load_identity(tmp_path, rng):
+    """A model directory loads to bit-identical embeddings, flow weights included."""
+    params = tiny_run_params().replace(class_names=("a", "b", "c"))
+    keras.utils.set_random_seed(3)
+    model = build_model(params, n_classes=3)
+    for v in model.weights:  # move every weight away from its initialisation
+        v.assign(v.numpy() + 0.05 * rng.standard_normal(v.shape).astype(np.float32))
+    md = ModelDir(tmp_path / "m")
+    md.save_params(params)
+    md.save_checkpoint(model, {"step": 7, "learning_rate": 1e-3})
+    loaded = md.load_model()
+    assert loaded.step == 7
+    for a, b in zip(model.weights, loaded.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = _feats(rng, params, 20)
+    assert np.array_equal(model.encode(x), loaded.encode(x))
+    assert np.array_equal(model.predict_classes(x), loaded.predict_classes(x))
+    z = rng.standard_normal((4, params.model.latent_dim)).astype(np.float32)
+    assert np.array_equal(model.decode(z), loaded.decode(z))
+    fp = md.weights_fingerprint()
+    assert fp == md.weights_fingerprint() and len(fp) == 16

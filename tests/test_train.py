@@ -1,0 +1,502 @@
+"""Training: learning, the plateau rule, callbacks and confusion reports, stopping,
+resuming, crash safety of checkpoints, and clear errors for bad datasets and logdirs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from conftest import TINY_AUDIO, tiny_run_params  # noqa: E402
+
+from samplevae.dataset import load_dataset, make_dataset  # noqa: E402
+from samplevae.errors import DatasetError, ModelError  # noqa: E402
+from samplevae.modeldir import ModelDir  # noqa: E402
+from samplevae.train import (  # noqa: E402
+    PlateauSchedule,
+    TrainResult,
+    class_weights,
+    confusion_figure,
+    confusion_report,
+    train,
+)
+
+N_CLASSES = 9
+
+
+# ---- pure pieces --------------------------------------------------------------------------
+
+def _run_schedule(losses, **kwargs):
+    s = PlateauSchedule(1e-3, **kwargs)
+    reductions = [s.update(v) for v in losses]
+    return s, reductions
+
+
+@pytest.mark.parametrize("losses, expected", [
+    # steadily improving: never lowered
+    ([10, 9, 8, 7, 6, 5, 4, 3], []),
+    # best at validation 0, then 5 worse ones: lowered at validation 5 (the 6th)
+    ([5, 6, 7, 8, 9, 10], [5]),
+    # only 4 worse ones after the best: not yet
+    ([5, 6, 7, 8, 9], []),
+    # later losses close to, but above, the old one -> lowered
+    ([5, 6, 5.5, 6, 6, 6], [5]),
+    # equal later loss: the old one is not strictly lower -> kept
+    ([5, 6, 5, 6, 6, 6], []),
+    # history kept across reductions (the original's behaviour): a long plateau lowers twice
+    ([5, 6, 7, 7, 7, 7, 7], [5, 6]),
+    # ...but not when the next reference is no better than what followed it
+    ([5, 6, 6, 6, 6, 6, 6], [5]),
+    # an improvement inside the window resets the comparison
+    ([5, 6, 6, 4.9, 6, 6, 6, 6, 6], [8]),
+])
+def test_plateau_rule_scripted(losses, expected):
+    s, reductions = _run_schedule(losses, patience=5, factor=5.0)
+    assert [i for i, r in enumerate(reductions) if r] == expected
+    assert s.learning_rate == pytest.approx(1e-3 / 5 ** len(expected))
+
+
+def test_plateau_rule_patience_and_stop():
+    s, red = _run_schedule([1, 2, 3], patience=2, factor=10.0, min_learning_rate=5e-5)
+    assert red == [False, False, True] and not s.finished
+    s.update(4)  # history [1, 2, 3, 4]: 2 < min(3, 4) -> lowered again, 1e-5 <= 5e-5
+    assert s.finished
+    # 1e-3 / 5 / 5 / 5 = 8e-6 <= 1e-5: the default stops after three reductions
+    s = PlateauSchedule(1e-3)
+    for v in [1] + [2] * 7:
+        s.update(v)
+    assert s.learning_rate == pytest.approx(8e-6) and s.finished
+    restored = PlateauSchedule(s.learning_rate, history=s.history)
+    assert restored.history == s.history and restored.finished
+
+
+def test_class_weights_inverse_frequency():
+    y = np.array([0] * 6 + [1] * 3 + [2] * 1)
+    w = class_weights(y, 4)
+    np.testing.assert_allclose(w[:3], [10 / (3 * 6), 10 / (3 * 3), 10 / 3], rtol=1e-6)
+    assert w[3] == 0
+    assert w[y].mean() == pytest.approx(1.0)
+
+
+def test_confusion_report_figures():
+    names = ["a", "b", "c"]
+    y_true = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    y_pred = np.array([0, 0, 0, 1, 1, 0, 2, 1])
+    paths = [f"f{i}.wav" for i in range(8)]
+    r = confusion_report(y_true, y_pred, names, paths, confidence=np.linspace(0.4, 0.9, 8))
+    assert r["counts"] == [[3, 1, 0], [1, 1, 0], [0, 1, 1]]
+    np.testing.assert_allclose(r["matrix"][0], [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(r["recall"], [0.75, 0.5, 0.5])
+    np.testing.assert_allclose(r["precision"], [0.75, 1 / 3, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(r["f1"][0], 0.75)
+    assert r["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 0.5) / 3)
+    assert r["accuracy"] == pytest.approx(5 / 8)
+    assert r["files"][3] == {"path": "f3.wav", "true": "a", "pred": "b", "confidence": pytest.approx(0.614, abs=1e-3)}
+    json.dumps(r)  # JSON-able as is
+    fig = confusion_figure(r)
+    assert fig.axes[0].get_title().startswith("balanced accuracy")
+
+
+# ---- one real run, shared ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, kit_dataset, workspace):
+    """150 steps of the tiny model on the kit, with every record captured."""
+    records = []
+    logdir = tmp_path_factory.mktemp("train") / "run"
+    params = tiny_run_params()
+    result = train(logdir, kit_dataset.name, workspace=workspace, run_params=params,
+                   num_steps=150, progress=False, callbacks=[records.append])
+    return logdir, result, records
+
+
+def test_loss_falls(run):
+    _, _, records = run
+    train_recs = [r for r in records if r["kind"] == "train"]
+    first, at50 = train_recs[0], next(r for r in train_recs if r["step"] == 50)
+    assert at50["loss"] < 0.6 * first["loss"]
+    assert at50["reconstruction"] < first["reconstruction"]
+    valid = [r for r in records if r["kind"] == "valid"]
+    assert valid[-1]["loss"] < valid[0]["loss"]
+
+
+def test_classifier_beats_chance(run):
+    logdir, result, _ = run
+    chance = 1 / N_CLASSES
+    assert result.last_valid["balanced_accuracy"] > 2 * chance
+    # the saved model agrees with the validation figures
+    ds_X, ds_y, _ = load_dataset("kit", ModelDir(logdir).params.workspace).load_features("valid", progress=False)
+    probs = ModelDir(logdir).load_model().predict_classes(ds_X)
+    assert (probs.argmax(1) == ds_y).mean() > 2 * chance
+
+
+def test_result_and_model_dir(run, kit_dataset):
+    logdir, result, records = run
+    assert isinstance(result, TrainResult)
+    assert result.step == 150 and result.stopped_reason == "num_steps" and result.steps_run == 150
+    assert result.learning_rate == pytest.approx(1e-3)
+    md = ModelDir(logdir)
+    assert md.exists() and md.step == 150
+    params = md.params
+    assert params.dataset == "kit" and params.audio == TINY_AUDIO
+    assert md.class_names == list(kit_dataset.class_names)
+    # checkpoints every 20 steps + final; only the two newest are kept
+    assert [s for s, _ in md.checkpoints()] == [140, 150]
+    stored = md.metrics()
+    assert len(stored) == len(records)
+    assert [r["step"] for r in stored] == [r["step"] for r in records]
+    assert all("files" not in r.get("confusion", {}) for r in stored)
+    state = md.train_state()
+    assert state["step"] == 150 and state["learning_rate"] == pytest.approx(1e-3)
+    with np.load(md.latest_checkpoint() / "optimizer.npz", allow_pickle=False) as opt:
+        names = [str(n) for n in opt["names"]]
+        assert int(opt[f"v{names.index('adam/iteration'):04d}"]) == 150
+
+
+def test_records_and_confusion(run, kit_dataset):
+    logdir, _, records = run
+    train_recs = [r for r in records if r["kind"] == "train"]
+    valid = [r for r in records if r["kind"] == "valid"]
+    assert [r["step"] for r in train_recs] == list(range(10, 151, 10))
+    assert [r["step"] for r in valid] == list(range(10, 151, 10))
+    for key in ("loss", "reconstruction", "kl", "classifier", "accuracy", "learning_rate", "steps_per_sec"):
+        assert np.isfinite(train_recs[-1][key])
+    conf = valid[-1]["confusion"]
+    n_valid = len(kit_dataset.split("valid"))
+    assert conf["class_names"] == kit_dataset.class_names
+    assert np.sum(conf["counts"]) == n_valid == valid[-1]["n_valid"]
+    assert len(conf["files"]) == n_valid
+    valid_paths = {e.path: e.label for e in kit_dataset.split("valid")}
+    for f in conf["files"]:
+        assert valid_paths[f["path"]] == f["true"] and f["pred"] in conf["class_names"]
+    # a cell of the matrix lists its files
+    i, j = 0, int(np.argmax(conf["counts"][0]))
+    cell = [f for f in conf["files"] if f["true"] == conf["class_names"][i] and f["pred"] == conf["class_names"][j]]
+    assert len(cell) == conf["counts"][i][j]
+    md = ModelDir(logdir)
+    latest = md.confusion()
+    assert latest["step"] == 150 and latest["counts"] == conf["counts"]
+    assert md.confusion_png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_saved_model_is_bit_identical_across_loads(run, kit_dataset):
+    logdir, _, _ = run
+    X, _, _ = kit_dataset.load_features("train", progress=False)
+    md = ModelDir(logdir)
+    a, b = md.load_model(), md.load_model()
+    assert np.array_equal(a.encode(X), b.encode(X))
+    assert md.weights_fingerprint() == md.weights_fingerprint()
+
+
+def test_flow_weights_change_in_training_and_survive_save(run):
+    logdir, _, _ = run
+    md = ModelDir(logdir)
+    params = md.params
+    from samplevae.model import build_model
+
+    keras.utils.set_random_seed(params.train.seed)  # exactly how train() initialised it
+    initial = build_model(params, n_classes=len(params.class_names))
+    trained = md.load_model()
+    init_flow = {v.path: v.numpy() for v in initial.flow_variables()}
+    trained_flow = {v.path: v.numpy() for v in trained.flow_variables()}
+    assert init_flow.keys() == trained_flow.keys() and len(init_flow) == 7 * params.model.iaf_steps
+    for name, value in trained_flow.items():
+        assert not np.array_equal(value, init_flow[name]), f"{name} did not change in training"
+
+
+# ---- stopping, resuming, crash safety ------------------------------------------------------
+
+def _small(**train):
+    p = tiny_run_params()
+    return p.replace(train=p.train.replace(**train))
+
+
+def test_resume_same_step_and_learning_rate(tmp_path, kit_dataset, workspace, monkeypatch):
+    logdir = tmp_path / "resume"
+    original_update = PlateauSchedule.update
+
+    def always_lower(self, loss):  # force one reduction at the first validation
+        original_update(self, loss)
+        if len(self.history) == 1:
+            self.learning_rate /= self.factor
+            return True
+        return False
+
+    monkeypatch.setattr(PlateauSchedule, "update", always_lower)
+    r1 = train(logdir, kit_dataset.name, workspace=workspace, run_params=_small(), num_steps=15,
+               progress=False)
+    monkeypatch.undo()
+    assert r1.step == 15 and r1.learning_rate == pytest.approx(2e-4)
+    seen = []
+    r2 = train(logdir, num_steps=25, progress=False, callbacks=[seen.append])  # only the logdir
+    assert r2.step == 25 and r2.steps_run == 10
+    assert r2.learning_rate == pytest.approx(2e-4)
+    assert seen[0]["step"] == 20 and all(r["learning_rate"] == pytest.approx(2e-4) for r in seen)
+    valid_steps = [r["step"] for r in ModelDir(logdir).metrics("valid")]
+    assert valid_steps == [10, 20]
+    # the cap is on the total: nothing left to do
+    r3 = train(logdir, num_steps=25, progress=False)
+    assert r3.steps_run == 0 and r3.stopped_reason == "num_steps"
+
+
+def test_stop_event_from_another_thread(tmp_path, kit_dataset, workspace):
+    stop = threading.Event()
+    reached = threading.Event()
+    out = {}
+
+    def on_record(rec):
+        if rec["step"] >= 10:
+            reached.set()
+
+    def worker():
+        out["result"] = train(tmp_path / "stop", kit_dataset.name, workspace=workspace, run_params=_small(),
+                              num_steps=100000, progress=False, stop_event=stop, callbacks=[on_record])
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert reached.wait(120)
+    stop.set()
+    t.join(120)
+    res = out["result"]
+    assert res.stopped_reason == "stopped" and 10 <= res.step < 100000
+    assert ModelDir(tmp_path / "stop").step == res.step  # checkpoint saved on stop
+
+
+def test_keyboard_interrupt_saves_checkpoint(tmp_path, kit_dataset, workspace):
+    def interrupt(rec):
+        if rec["step"] == 10 and rec["kind"] == "valid":
+            raise KeyboardInterrupt
+
+    res = train(tmp_path / "kbd", kit_dataset.name, workspace=workspace, run_params=_small(),
+                num_steps=1000, progress=False, callbacks=[interrupt])
+    assert res.stopped_reason == "stopped" and res.step == 10
+    assert ModelDir(tmp_path / "kbd").step == 10
+
+
+def test_time_budget_and_keras_callback(tmp_path, kit_dataset, workspace):
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches, self.tests, self.begun, self.ended = [], [], False, False
+
+        def on_train_begin(self, logs=None):
+            self.begun = True
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches.append((batch, logs["loss"]))
+
+        def on_test_end(self, logs=None):
+            self.tests.append(logs["loss"])
+
+        def on_train_end(self, logs=None):
+            self.ended = True
+
+    cb = Recorder()
+    res = train(tmp_path / "budget", kit_dataset.name, workspace=workspace, run_params=_small(),
+                time_budget=8.0, progress=False, callbacks=[cb], log_every=1)
+    assert res.stopped_reason == "time_budget" and res.step > 0
+    assert res.seconds < 60
+    assert cb.begun and cb.ended and cb.model is not None
+    assert [b for b, _ in cb.batches] == list(range(1, res.step + 1))
+    assert ModelDir(tmp_path / "budget").step == res.step
+
+
+def test_plateau_stops_training(tmp_path, kit_dataset, workspace):
+    # patience 1 and a huge factor: the first non-improving validation ends training
+    params = _small(plateau_patience=1, plateau_factor=1000.0, learning_rate=1e-3,
+                    min_learning_rate=1e-5, validate_every=2)
+    res = train(tmp_path / "plateau", kit_dataset.name, workspace=workspace, run_params=params,
+                num_steps=400, progress=False)
+    if res.stopped_reason != "plateau":  # the validation loss improved 200 times in a row
+        pytest.skip("validation loss never plateaued")
+    assert res.learning_rate <= 1e-5
+    valid = ModelDir(tmp_path / "plateau").metrics("valid")
+    assert valid[-1]["lr_reduced"] and valid[-1]["loss"] >= min(v["loss"] for v in valid[:-1])
+    # resuming a finished model does nothing
+    again = train(tmp_path / "plateau", progress=False)
+    assert again.stopped_reason == "plateau" and again.steps_run == 0
+
+
+def test_class_weighting_runs(tmp_path, kit_dataset, workspace):
+    res = train(tmp_path / "cw", kit_dataset.name, workspace=workspace,
+                run_params=_small(class_weighting=True), num_steps=10, progress=False)
+    assert res.step == 10 and ModelDir(tmp_path / "cw").params.train.class_weighting
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {tests!r})
+    from conftest import tiny_run_params
+    import samplevae.modeldir as modeldir
+    from samplevae.train import train
+
+    logdir, ws = {logdir!r}, {ws!r}
+    train(logdir, "kit", workspace=ws, run_params=tiny_run_params(), num_steps=20, progress=False)
+    real = modeldir._save_optimizer
+
+    def die(model, path):  # the process dies half way through writing the next checkpoint
+        real(model, path)
+        with open(path, "r+b") as f:
+            f.truncate(100)
+        os._exit(3)
+
+    modeldir._save_optimizer = die
+    train(logdir, num_steps=40, progress=False)
+""")
+
+
+def test_kill_during_checkpoint_write_leaves_loadable_model(tmp_path, kit_dataset, workspace):
+    logdir = tmp_path / "killed"
+    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), logdir=str(logdir), ws=str(workspace.root))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    md = ModelDir(logdir)
+    partial = [p for p in md.checkpoints_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert partial, "the kill should have left a partial checkpoint folder"
+    assert md.exists() and md.step == 20
+    X, _, _ = kit_dataset.load_features("valid", progress=False)
+    assert np.isfinite(md.load_model().encode(X)).all()
+    # records of steps 30 and 40 were written before the kill; resuming from 20 drops them
+    res = train(logdir, num_steps=30, progress=False)
+    assert res.step == 30 and res.steps_run == 10
+    assert not any(p.name.startswith(".tmp-") for p in md.checkpoints_dir.iterdir())
+    steps = [(r["kind"], r["step"]) for r in md.metrics()]
+    assert steps.count(("train", 30)) == 1 and steps.count(("valid", 30)) == 1
+    assert max(s for _, s in steps) == 30
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+def test_missing_dataset_is_clear(tmp_path, workspace):
+    with pytest.raises(DatasetError, match="no dataset named 'nope'"):
+        train(tmp_path / "m", "nope", workspace=workspace, run_params=_small(), progress=False)
+    assert not ModelDir(tmp_path / "m").has_params()
+
+
+def test_new_logdir_needs_a_dataset(tmp_path):
+    with pytest.raises(ModelError, match="no params.json"):
+        train(tmp_path / "fresh", progress=False)
+
+
+def test_wrong_dataset_on_resume(run):
+    logdir, _, _ = run
+    with pytest.raises(ModelError, match="trained on dataset 'kit', not 'other'"):
+        train(logdir, "other", progress=False)
+
+
+def test_changed_architecture_on_resume(run):
+    logdir, _, _ = run
+    p = tiny_run_params()
+    with pytest.raises(ModelError, match="architecture"):
+        train(logdir, run_params=p.replace(model=p.model.replace(latent_dim=4)), progress=False)
+
+
+def test_model_dir_errors(tmp_path):
+    with pytest.raises(ModelError, match="no params.json"):
+        ModelDir(tmp_path / "empty").load_model()
+    md = ModelDir(tmp_path / "nockpt")
+    md.save_params(tiny_run_params())
+    assert md.has_params() and not md.exists()
+    with pytest.raises(ModelError, match="no saved weights yet"):
+        md.load_model()
+    with pytest.raises(ModelError, match=str(md.path)):
+        md.weights_fingerprint()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ModelError, match="is a file"):
+        _ = ModelDir(tmp_path / "afile").params
+    bad = ModelDir(tmp_path / "bad")
+    bad.path.mkdir()
+    bad.params_path.write_text("{not json")
+    with pytest.raises(ModelError, match="params.json"):
+        _ = bad.params
+
+
+def test_one_class_dataset_is_refused(tmp_path, workspace):
+    from samplevae.synth import make_kit
+
+    make_kit(tmp_path / "one", per_class=3, classes=("kick",))
+    make_dataset("one", tmp_path / "one", classes=True, workspace=workspace,
+                 audio_params=TINY_AUDIO, progress=False)
+    with pytest.raises(DatasetError, match="single class.*'kick'"):
+        train(tmp_path / "m1", "one", workspace=workspace, run_params=_small(), progress=False)
+
+
+def test_class_without_training_files_is_refused(tmp_path, kit_dataset, workspace):
+    import dataclasses
+
+    ds = load_dataset(kit_dataset.name, workspace)
+    entries = [dataclasses.replace(e, split="valid") if e.label == "rim" else e for e in ds.entries]
+    broken = dataclasses.replace(ds, name="kit_norim", entries=entries)
+    broken.save(workspace)
+    with pytest.raises(DatasetError, match=r"\['rim'\] have no training file"):
+        train(tmp_path / "m2", "kit_norim", workspace=workspace, run_params=_small(), progress=False)
+
+
+def test_empty_class_folder_is_refused_when_making_the_dataset(tmp_path, workspace):
+    from samplevae.synth import make_kit
+
+    make_kit(tmp_path / "k", per_class=2, classes=("kick", "snare"))
+    (tmp_path / "k" / "empty_class").mkdir()
+    with pytest.raises(DatasetError, match="empty_class"):
+        make_dataset("k", tmp_path / "k", classes=True, workspace=workspace, audio_params=TINY_AUDIO,
+                     progress=False)
+
+
+# ---- CLI ----------------------------------------------------------------------------------
+
+def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
+    from samplevae.cli import main
+
+    logdir = tmp_path / "cli"
+    tiny_params = tiny_run_params()
+    tiny_params.save(tmp_path / "tiny.json")
+    code = main(["train", "--logdir", str(logdir), "--dataset", kit_dataset.name,
+                 "--workspace", str(workspace.root), "--num-steps", "6", "--latent-dim", "4",
+                 "--batch-size", "8", "--validate-every", "3", "--params", str(tmp_path / "tiny.json"),
+                 "--no-progress", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["step"] == 6 and out["stopped_reason"] == "num_steps"
+    params = ModelDir(logdir).params
+    assert params.model.latent_dim == 4 and params.train.batch_size == 8
+    assert params.model.conv_channels == tiny_params.model.conv_channels  # from --params
+    code = main(["train", "--logdir", str(logdir), "--num-steps", "9", "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "at step 9" in text and "balanced accuracy" in text
+    assert main(["train", "--logdir", str(tmp_path / "none"), "--no-progress"]) == 1
+    assert "no params.json" in capsys.readouterr().err
+
+
+def test_dataset_without_classes(tmp_path, kit_dir, workspace):
+    make_dataset("kit_noclass", kit_dir, workspace=workspace, audio_params=TINY_AUDIO, progress=False)
+    records = []
+    res = train(tmp_path / "nc", "kit_noclass", workspace=workspace, run_params=_small(), num_steps=10,
+                progress=False, callbacks=[records.append])
+    assert res.step == 10
+    assert all("confusion" not in r and "accuracy" not in r for r in records)
+    md = ModelDir(tmp_path / "nc")
+    assert md.class_names == [] and md.confusion() is None
+    model = md.load_model()
+    assert not model.has_classifier
+    with pytest.raises(ModelError, match="no classifier"):
+        model.predict_classes(np.zeros((1, *TINY_AUDIO.shape), np.float32))
+
+
+def test_package_level_train_is_callable(monkeypatch):
+    """``samplevae.train(...)`` works even after the submodule import shadowed the lazy name."""
+    import samplevae
+    import samplevae.train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: calls.append((a, k)) or "result")
+    assert samplevae.train("logdir", "kit", num_steps=1) == "result"
+    assert calls == [(("logdir", "kit"), {"num_steps": 1})]
