@@ -304,8 +304,9 @@ def _broken_link_reason(p: Path) -> str:
 def stratified_split(labels: Sequence[str | None], train_ratio: float, seed: int) -> list[Split]:
     """Assign each item to train or valid, per class, reproducibly.
 
-    Each class with at least 2 items gets at least one validation and one training item;
-    a class of one item goes to train.
+    With ``train_ratio < 1``, each class with at least 2 items gets at least one validation
+    and one training item; a class of one item goes to train. ``train_ratio == 1`` puts
+    everything in train (no validation).
     """
     rng = np.random.default_rng(seed)
     splits: list[Split] = ["train"] * len(labels)
@@ -317,7 +318,9 @@ def stratified_split(labels: Sequence[str | None], train_ratio: float, seed: int
         rng.shuffle(idx)
         n = len(idx)
         n_valid = int(round(n * (1.0 - train_ratio)))
-        if n >= 2:
+        if train_ratio >= 1.0:
+            n_valid = 0
+        elif n >= 2:
             n_valid = min(max(n_valid, 1), n - 1)
         else:
             n_valid = 0

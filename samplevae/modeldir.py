@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,7 +221,9 @@ class ModelDir:
         final = self.checkpoints_dir / f"step-{step:08d}"
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{step:08d}-", dir=self.checkpoints_dir))
         try:
-            model.save_weights(tmp / WEIGHTS_FILE)
+            with warnings.catch_warnings():  # Keras' h5 writer trips numpy 2's __array__(copy=) notice
+                warnings.simplefilter("ignore", DeprecationWarning)
+                model.save_weights(tmp / WEIGHTS_FILE)
             _fsync(tmp / WEIGHTS_FILE)
             _save_optimizer(model, tmp / OPTIMIZER_FILE)
             atomic_write_json(tmp / STATE_FILE, state)

@@ -40,9 +40,9 @@ _WIN_SEC = 0.032            # analysis window (rounded to a power of two in samp
 _BAND_EDGES_HZ = (0.0, 200.0, 500.0, 1250.0, 3000.0, 6000.0)  # + Nyquist
 _BAND_RANGE_DB = 20.0      # a band's rise counts if it is within this of the loudest band
 _FLOOR_DB = -80.0           # band levels are floored this far below the file's loudest band
-_AFTER_SEC = 0.04           # "after" level: max over this long from the onset
+_AFTER_SEC = 0.03           # "after" level: max over this long from the onset
 _BACKTRACK_SEC = 0.05       # how far before an envelope peak its energy minimum is looked for
-_HOLD_SEC = 0.05            # "before" level: max over this long before the onset
+_HOLD_SEC = 0.03            # "before" level: max over this long before the onset
 _RMS_SEC = 0.003            # short-time RMS window of the start refinement
 _PREROLL_SEC = 0.002        # a refined onset starts this much before the first rising sample
 
@@ -211,10 +211,15 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
         pre_avg=_frames(params.pre_avg, sr, hop), post_avg=_frames(params.post_avg, sr, hop) + 1)
     if peaks.size == 0:
         return np.zeros(0, np.int64), np.zeros(0)
-    # backtrack: the last energy minimum in the _BACKTRACK_SEC before each envelope peak
+    # backtrack: the last frame, within _BACKTRACK_SEC before each envelope peak, whose
+    # energy is within 1 dB of the minimum there (the quiet just before the attack)
     energy = S.sum(axis=0)
     reach = max(1, _frames(_BACKTRACK_SEC, sr, hop))
-    lows = np.array([p - int(np.argmin(energy[max(0, p - reach):p + 1][::-1])) for p in peaks])
+    lows = np.empty_like(peaks)
+    for j, p in enumerate(peaks):
+        window = energy[max(0, p - reach):p + 1]
+        near_min = np.flatnonzero(window <= window.min() * 10 ** 0.1)
+        lows[j] = p - (window.size - 1 - near_min[-1])
 
     # band levels in dB relative to the loudest band-frame, floored
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
@@ -239,8 +244,8 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
         rise[j] = float(np.max((after_lv - before)[relevant]))
         if params.backtrack:
             starts[j] = _refine_start(yp, int(b) * hop, int(p) * hop, n_fft, sr)
-        else:
-            starts[j] = int(p) * hop
+        else:  # the envelope peak, aligned like librosa's centred envelope (window's end)
+            starts[j] = int(p) * hop + n_fft // 2
     starts = np.clip(starts - pad, 0, y.size - 1)
     rise = np.where(rise >= params.min_rise_db, rise, -np.inf)
     # the same start found twice (two envelope peaks of one attack): keep the first

@@ -560,6 +560,25 @@ def train(
         history.append(stored)
         cbs.emit(record)
 
+    def validate_and_publish(scheduled: bool) -> dict[str, Any]:
+        """Validate, apply the plateau rule (scheduled validations only), write the confusion
+        report, publish; returns the record without the per-file list."""
+        record = validate()
+        record["scheduled"] = scheduled
+        reduced = plateau.update(record["loss"]) if scheduled else False
+        record["lr_reduced"] = reduced
+        record["next_learning_rate"] = plateau.learning_rate
+        if reduced:
+            optimizer.learning_rate = plateau.learning_rate
+            log.info("step %d: no improvement over %d validations; learning rate -> %.3g",
+                     step, tp.plateau_patience, plateau.learning_rate)
+        summary = {k: v for k, v in record.items() if k != "confusion"}
+        if "confusion" in record:
+            md.write_confusion(record["confusion"], _figure_png(confusion_figure(record["confusion"])))
+            summary["confusion"] = {k: v for k, v in record["confusion"].items() if k != "files"}
+        publish(record)
+        return summary
+
     cbs.begin({"step": step, "learning_rate": plateau.learning_rate})
     try:
         if plateau.finished:
@@ -608,21 +627,7 @@ def train(
                 bar.set_postfix(postfix, refresh=False)
 
             if step % tp.validate_every == 0:
-                record = validate()
-                reduced = plateau.update(record["loss"])
-                record["lr_reduced"] = reduced
-                record["next_learning_rate"] = plateau.learning_rate
-                if reduced:
-                    optimizer.learning_rate = plateau.learning_rate
-                    log.info("step %d: no improvement over %d validations; learning rate -> %.3g",
-                             step, tp.plateau_patience, plateau.learning_rate)
-                if "confusion" in record:
-                    png = _figure_png(confusion_figure(record["confusion"]))
-                    md.write_confusion(record["confusion"], png)
-                last_valid = {k: v for k, v in record.items() if k != "confusion"}
-                if "confusion" in record:
-                    last_valid["confusion"] = {k: v for k, v in record["confusion"].items() if k != "files"}
-                publish(record)
+                last_valid = validate_and_publish(scheduled=True)
                 if plateau.finished:
                     reason = "plateau"
                     log.info("learning rate reached %.3g: training finished", plateau.learning_rate)
@@ -635,6 +640,9 @@ def train(
         log.info("interrupted at step %d; saving a checkpoint", step)
     finally:
         bar.close()
+    if (reason in ("num_steps", "time_budget") and steps_run
+            and (last_valid is None or last_valid["step"] != step)):
+        last_valid = validate_and_publish(scheduled=False)  # figures of the model as saved
     if last_ckpt_step != step or md.latest_checkpoint() is None:
         last_ckpt = checkpoint()
     seconds = time.monotonic() - t_start

@@ -50,4 +50,4 @@ if [ ! -x "$CHROMIUM" ]; then
     echo "install_browser: apt-get finished but $CHROMIUM does not exist" >&2
     exit 1
 fi
-echo "install_browser: installed $("$CHROMIUM" --version)"
+echo "install_browser: installed $("$CHROMIUM" --version 2>/dev/null)"

@@ -664,3 +664,11 @@ def test_console_script_make_dataset(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "dataset 'sub': 4 files (2 train, 2 valid)" in out.stdout
     assert load_dataset("sub", tmp_path / "ws").class_names == ["a", "b"]
+
+
+def test_train_ratio_one_puts_everything_in_train():
+    from samplevae.dataset import stratified_split
+
+    labels = ["a"] * 5 + ["b"] * 3
+    assert stratified_split(labels, 1.0, seed=0) == ["train"] * 8
+    assert stratified_split(labels, 0.99, seed=0).count("valid") == 2  # one per class

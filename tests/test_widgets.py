@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import io
 import shutil
-from datetime import UTC, datetime
 import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -300,6 +300,27 @@ def test_latent_map_click_selects_plays_and_shows_the_spectrogram(latent_map, to
     assert latent_map.selected == [entry, other]
     front_end_click(latent_map.figure, 0, 0)
     assert latent_map.selected == [other]
+
+
+def test_latent_map_box_selection_spans_traces_and_feeds_the_blend(tool):
+    from widgets import BlendGenerator, LatentMap
+
+    m = LatentMap(tool, method="pca")
+    b = BlendGenerator(tool, latent_map=m)
+    t0, t1 = m.figure.data[0], m.figure.data[1]
+    chosen = sorted([int(t0.customdata[0]), int(t0.customdata[2]), int(t1.customdata[1])])
+    heard: list[list[int]] = []
+    m.on_select(heard.append)
+    m.figure._js2py_pointsCallback = {  # a box selection over two classes, as the front end sends
+        "event_type": "plotly_selected",
+        "points": {"trace_indexes": [0, 0, 1], "point_indexes": [0, 2, 1],
+                   "xs": [t0.x[0], t0.x[2], t1.x[1]], "ys": [t0.y[0], t0.y[2], t1.y[1]]},
+        "selector": {"type": "box", "selector_state": {"xrange": [-9, 9], "yrange": [-9, 9]}},
+    }
+    assert m.selected == chosen and heard == [chosen]
+    assert "3 points selected" in m.status_text
+    b.from_map.click()
+    assert [s.path for s in b.sources] == [tool.library.paths[i] for i in chosen]
 
 
 def test_latent_map_recolours_and_places_generated_samples(tool):

@@ -39,5 +39,11 @@ def spectrogram_png(feats: np.ndarray, *, duration: float | None = None, title: 
 
 
 def spectrogram_image() -> w.Image:
-    """An empty image widget sized for :func:`spectrogram_png`."""
-    return w.Image(format="png", layout=w.Layout(width="380px"))
+    """An image widget sized for :func:`spectrogram_png`, hidden until :func:`show_png`."""
+    return w.Image(format="png", layout=w.Layout(width="380px", display="none"))
+
+
+def show_png(image: w.Image, png: bytes) -> None:
+    """Put a PNG into an image widget and make it visible."""
+    image.value = png
+    image.layout.display = None

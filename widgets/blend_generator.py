@@ -11,7 +11,7 @@ import numpy as np
 
 from ._audio import PlayerSlot
 from ._base import USER_ERRORS, Panel, short_name
-from ._spectrogram import spectrogram_image, spectrogram_png
+from ._spectrogram import show_png, spectrogram_image, spectrogram_png
 
 __all__ = ["BlendGenerator"]
 
@@ -150,8 +150,9 @@ class BlendGenerator(Panel):
         self.player.play(audio, sr)
         from samplevae.features import features
 
-        self.spectrogram.value = spectrogram_png(features(audio, self.tool.audio_params),
-                                                 duration=self.tool.audio_params.sample_sec, title=name)
+        feats = features(audio, self.tool.audio_params)
+        show_png(self.spectrogram, spectrogram_png(feats, duration=self.tool.audio_params.sample_sec,
+                                                   title=name))
         self.save_button.disabled = False
         if self.latent_map is not None and self.place_on_map.value:
             self.latent_map.add_generated(z, audio, sr, name)

@@ -93,6 +93,8 @@ class ClassifierPanel(Panel):
             return
         m = self.latent_map
         choice = Choice(m.paths[ids[0]], float(m.onsets[ids[0]]), Path(m.paths[ids[0]]).name)
+        if (choice.path, choice.onset) in self.picker.entries:  # keep the picker in step
+            self.picker.select_entry(self.picker.entries.index((choice.path, choice.onset)))
         try:
             self.classify(choice)
         except USER_ERRORS as e:

@@ -13,7 +13,7 @@ from samplevae.params import AudioParams
 
 from ._audio import PlayerSlot
 from ._base import USER_ERRORS, Panel
-from ._spectrogram import spectrogram_image, spectrogram_png
+from ._spectrogram import show_png, spectrogram_image, spectrogram_png
 
 __all__ = ["DatasetBuilder"]
 
@@ -64,7 +64,7 @@ class DatasetBuilder(Panel):
         self.progress = w.Output()  # the build's progress bar (tqdm) appears here
         self.summary = w.HTML()
         self.counts = go.FigureWidget(layout=go.Layout(
-            barmode="group", width=620, height=300, margin=dict(l=40, r=10, t=40, b=90),
+            barmode="group", width=620, height=280, margin=dict(l=40, r=10, t=40, b=70),
             title=dict(text="files per class and split", font=dict(size=13)), template="plotly_white"))
         self.counts.add_bar(x=[], y=[], name="train")
         self.counts.add_bar(x=[], y=[], name="valid")
@@ -216,7 +216,7 @@ class DatasetBuilder(Panel):
         self.player.play_file(path)
         params = self.dataset.audio if self.dataset is not None else AudioParams()
         feats = features(load_audio(path, params), params)
-        self.spectrogram.value = spectrogram_png(feats, duration=params.sample_sec, title=Path(path).name)
+        show_png(self.spectrogram, spectrogram_png(feats, duration=params.sample_sec, title=Path(path).name))
 
     def _on_play(self, path: str) -> None:
         try:

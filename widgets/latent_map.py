@@ -18,7 +18,7 @@ from samplevae.params import AudioParams
 
 from ._audio import PlayerSlot
 from ._base import USER_ERRORS, Panel, short_name
-from ._spectrogram import spectrogram_image, spectrogram_png
+from ._spectrogram import show_png, spectrogram_image, spectrogram_png
 
 __all__ = ["LatentMap", "Projection", "project_2d"]
 
@@ -233,6 +233,7 @@ class LatentMap(Panel):
             w.HBox([self.color_by, self.status]),
             w.HBox([self.figure, w.VBox([self.info, self.audio.box, self.spectrogram])]),
         ])
+        self.widget.add_class("samplevae-latent-map")
         self._info(f"{n} points, {self.projection.note}")
 
     # --- construction from a dataset --------------------------------------------------------
@@ -386,9 +387,10 @@ class LatentMap(Panel):
         p = self.audio_params
         self.audio.play_file(path, onset, duration=p.sample_sec)
         feats = features(load_audio(path, p, offset=onset), p)
-        self.spectrogram.value = spectrogram_png(feats, duration=p.sample_sec, title=title)
+        show_png(self.spectrogram, spectrogram_png(feats, duration=p.sample_sec, title=title))
         self.info.value = (f"<b>{html.escape(short_name(path, onset))}</b><br>"
-                           f"<small>{html.escape(title)} · {html.escape(path)}</small>")
+                           f"<small style='word-break:break-all'>{html.escape(title)} · "
+                           f"{html.escape(path)}</small>")
 
     def play_generated(self, k: int) -> None:
         """Play generated sample ``k`` (as placed by :meth:`add_generated`)."""
@@ -402,8 +404,8 @@ class LatentMap(Panel):
             from samplevae.audio import fit_length
 
             feats = features(fit_length(g.audio, self.audio_params.n_samples), self.audio_params)
-            self.spectrogram.value = spectrogram_png(feats, duration=self.audio_params.sample_sec,
-                                                     title=g.name)
+            show_png(self.spectrogram, spectrogram_png(
+                feats, duration=self.audio_params.sample_sec, title=g.name))
         self.info.value = f"<b>generated: {html.escape(g.name)}</b>"
 
     def add_generated(self, z: np.ndarray, audio: np.ndarray | None = None,

@@ -70,6 +70,7 @@ class SimilarityBrowser(Panel):
         except ValueError:
             return
         self.picker.select_entry(k)
+        self._info(f"target: {short_name(path, onset)} — press Find similar")
 
     def search(self, choice: Choice | None = None):
         """Search for ``choice`` (default: the picker's); returns the ``SimilarResult``."""

@@ -99,14 +99,14 @@ class TrainingMonitor(Panel):
                     row=row + 1, col=col + 1)
                 self._trace[(key, kind)] = len(self.curves.data) - 1
         self.curves.update_yaxes(type="log", row=2, col=3)
-        self.curves.update_layout(width=900, height=480, margin=dict(l=40, r=10, t=40, b=30),
+        self.curves.update_layout(width=900, height=430, margin=dict(l=40, r=10, t=40, b=30),
                                   template="plotly_white", legend=dict(orientation="h", y=-0.08))
 
         self.heatmap = go.FigureWidget(
             data=[go.Heatmap(z=[[0.0]], x=["-"], y=["-"], zmin=0, zmax=1, colorscale="Blues",
                              texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}"
                              "<br>%{z:.2f} of the class<extra></extra>")],
-            layout=go.Layout(width=520, height=480, margin=dict(l=90, r=10, t=40, b=90),
+            layout=go.Layout(width=500, height=440, margin=dict(l=90, r=10, t=40, b=90),
                              title=dict(text="confusion (no validation yet)", font=dict(size=13)),
                              xaxis=dict(title="predicted", tickangle=-45),
                              yaxis=dict(title="true", autorange="reversed"), template="plotly_white"))

@@ -40,11 +40,15 @@ def _skip_requested() -> bool:
     return os.environ.get(SKIP_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-@pytest.hookimpl(hookwrapper=True)
+#: Environment of the Lab server and so of its kernels: notebooks run in smoke mode.
+LAB_ENV = {"SAMPLEVAE_SMOKE": "1"}
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
+    report = yield
+    setattr(item, f"rep_{report.when}", report)  # lets `page` see whether the test failed
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +93,7 @@ def lab_root(tmp_path_factory) -> Path:
 def lab_server(browser_requirements, lab_root, tmp_path_factory):
     """A JupyterLab server on 127.0.0.1 (random port + token) serving ``lab_root``."""
     state = tmp_path_factory.mktemp("lab-state")
-    server = lab.start_lab(lab_root, state, env={"SAMPLEVAE_SMOKE": "1"}, timeout=90)
+    server = lab.start_lab(lab_root, state, env=LAB_ENV, timeout=90)
     try:
         yield server
     finally:

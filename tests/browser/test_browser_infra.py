@@ -145,8 +145,10 @@ def test_widgets_audio_and_scattergl_click_round_trip(page, lab_server, screensh
     lab.screenshot(page, screenshot_dir, "03_scatter_widget", locator=graph)
 
     # A second click on another point replaces the clicked audio (clear_output).
+    first_src = new_audio.get_attribute("src")
     lab.click_plotly_point(page, graph, 0, 31)
     expect(label).to_have_text("31", timeout=20_000)
+    expect(new_audio).not_to_have_attribute("src", first_src, timeout=20_000)
     expect(new_audio).to_have_count(1, timeout=20_000)
 
     lab.assert_no_errors(page, "_browser_infra/demo.ipynb")
@@ -228,7 +230,10 @@ def test_helpers_report_errors_and_click_svg_log_axis(page, lab_server, screensh
     with pytest.raises(ValueError, match="no trace 5"):
         lab.click_plotly_point(page, graph, 5, 0)
 
-    # The callback's traceback (inside a widget Output) is reported as an error.
+    # The callback's traceback (inside a widget Output) is reported as an error; it
+    # arrives after the label update, so wait for both tracebacks first.
+    tracebacks = lab.find_in_widgets(panel, f'.widget-output [data-mime-type="{lab.STDERR_MIME}"]')
+    expect(tracebacks).to_have_count(2, timeout=20_000)
     errors = lab.error_outputs(page, path)
     widget_errors = [e for e in errors if e.source == "widget output"]
     assert len(widget_errors) == 2, errors

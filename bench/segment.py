@@ -1,0 +1,109 @@
+"""Benchmark: onset segmentation on synthetic drum takes with known hits — segments found
+by ``samplevae.segment`` against the original's method (``librosa.onset.onset_detect`` with
+backtracking and default settings), and the speed in seconds of audio per second.
+
+The takes are the ones of ``tests/test_segment.py``: a 10.5 s mixed take (13 hits, levels
+0 to -20 dB), single long decays (crash cymbals with 1.5 s decay, open hi-hats, a snare
+through a 1.2 s reverb; one hit each) and hits on the tail of another.
+
+Run::
+
+    .venv/bin/python bench/segment.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from scipy import signal  # noqa: E402
+from test_segment import (  # noqa: E402
+    SR,
+    cymbal,
+    hihat_closed,
+    hihat_open,
+    kick,
+    snare,
+    take,
+)
+
+from samplevae.segment import SegmentParams, segment_onsets  # noqa: E402
+
+
+def original(y: np.ndarray, sr: int) -> np.ndarray:
+    """The original tool's segmentation: librosa defaults, backtracked, first < 0.5 s -> 0."""
+    import librosa
+
+    onsets = librosa.onset.onset_detect(y=y, sr=sr, backtrack=True, units="time")
+    if onsets.size and onsets[0] < 0.5:
+        onsets[0] = 0.0
+    return onsets
+
+
+def matches(found: np.ndarray, truth: list[float], tol: float = 0.03) -> tuple[int, int]:
+    """(hits found within ``tol``, extra segments)."""
+    hit = sum(bool(np.any(np.abs(found - t) < tol)) for t in truth)
+    return hit, int(found.size - hit)
+
+
+def cases() -> list[tuple[str, np.ndarray, list[float]]]:
+    out = []
+    rng = np.random.default_rng(0)
+    hits = [
+        (0.2, kick(rng), 0), (0.5, hihat_closed(rng), -6), (1.0, snare(rng), -3),
+        (1.5, hihat_open(rng), -4), (2.6, kick(rng), 0), (3.1, cymbal(rng), -2),
+        (4.9, snare(rng), -20), (5.5, kick(rng), -1), (5.75, hihat_open(rng, t60=0.7), -8),
+        (6.8, cymbal(rng), 0), (7.8, kick(rng), -2), (8.6, hihat_closed(rng), -20),
+        (9.2, snare(rng), -5),
+    ]
+    out.append(("mixed take, 13 hits", take(10.5, hits, rng), [0.0] + [t for t, _, _ in hits[1:]]))
+    for seed in range(5):
+        r = np.random.default_rng(seed)
+        out.append((f"crash 1.5 s, seed {seed}", take(3.0, [(0.8, cymbal(r), 0)], r, -60), [0.8]))
+        out.append((f"crash + swell, seed {seed}",
+                    take(3.0, [(0.8, cymbal(r, swell=0.5), 0)], r, -60), [0.8]))
+        out.append((f"open hi-hat 1.2 s, seed {seed}",
+                    take(3.0, [(0.8, hihat_open(r, t60=1.2), 0)], r, -60), [0.8]))
+        t = np.arange(int(1.5 * SR)) / SR
+        ir = r.standard_normal(t.size) * np.exp(-6.9 * t / 1.2)
+        ir[0] = 3.0
+        wet = signal.fftconvolve(snare(r), ir)
+        out.append((f"snare + 1.2 s reverb, seed {seed}", take(3.0, [(0.8, wet, 0)], r, -60), [0.8]))
+        out.append((f"hat on kick tail, seed {seed}",
+                    take(2.0, [(0.6, kick(r), 0), (0.75, hihat_closed(r), -12)], r), [0.6, 0.75]))
+    return out
+
+
+def main() -> None:
+    rows = []
+    audio_s = 0.0
+    t_ours = t_orig = 0.0
+    for name, y, truth in cases():
+        audio_s += y.size / SR
+        t = time.perf_counter()
+        ours = segment_onsets(y, SR, SegmentParams())
+        t_ours += time.perf_counter() - t
+        t = time.perf_counter()
+        orig = original(y, SR)
+        t_orig += time.perf_counter() - t
+        rows.append((name, len(truth), matches(ours, truth), matches(orig, truth)))
+    print("| take | hits | ours: found / extra | original: found / extra |")
+    print("|---|---|---|---|")
+    for name, n, (oh, oe), (rh, re_) in rows:
+        print(f"| {name} | {n} | {oh} / {oe} | {rh} / {re_} |")
+    tot = [sum(r[1] for r in rows), sum(r[2][0] for r in rows), sum(r[2][1] for r in rows),
+           sum(r[3][0] for r in rows), sum(r[3][1] for r in rows)]
+    print(f"| **total** | {tot[0]} | {tot[1]} / {tot[2]} | {tot[3]} / {tot[4]} |")
+    print(f"\nspeed: ours {audio_s / t_ours:.0f} s of audio per second, original "
+          f"{audio_s / t_orig:.0f} ({audio_s:.0f} s of 16 kHz audio)")
+
+
+if __name__ == "__main__":
+    main()

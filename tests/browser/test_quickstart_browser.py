@@ -1,0 +1,133 @@
+"""The quickstart notebook in a real JupyterLab + Chromium: every cell runs, every workbench
+widget renders, a click on the LatentMap plays that sample, and a similarity result's play
+button plays it.
+
+Screenshots of each widget are saved under the test's tmp dir; with
+``SAMPLEVAE_SAVE_SCREENSHOTS=1`` they are also copied to ``docs/img/`` for the README tour.
+The server runs with ``SAMPLEVAE_SMOKE=1`` (tests/browser/conftest.py), so the notebook
+makes its kit and tiny model in ``workbench_out/`` of the served copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import lab
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = "00_quickstart.ipynb"
+#: CSS class of each widget (``widget.add_class``) -> screenshot name.
+WIDGETS = {
+    "samplevae-dataset-builder": "dataset_builder",
+    "samplevae-training-monitor": "training_monitor",
+    "samplevae-latent-map": "latent_map",
+    "samplevae-blend-generator": "blend_generator",
+    "samplevae-similarity-browser": "similarity_browser",
+    "samplevae-classifier-panel": "classifier_panel",
+}
+
+# The base point of the map that is farthest (in pixels) from every other point, overlays
+# included, so plotly's "closest" hover cannot pick a neighbour or a ring/star instead.
+_ISOLATED_POINT_JS = r"""
+el => {
+  const gd = el.querySelector('.js-plotly-plot');
+  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+  const pts = [];
+  gd._fullData.forEach(tr => {
+    if (tr.visible !== true || !tr.x) { return; }
+    for (let i = 0; i < tr.x.length; i++) {
+      pts.push({trace: tr.index, point: i, base: tr.meta === 'entries',
+                px: xa.d2p(tr.x[i]), py: ya.d2p(tr.y[i]), text: (tr.hovertext || [])[i] || ''});
+    }
+  });
+  let best = null, bestD = -1;
+  for (const p of pts) {
+    if (!p.base || p.px < 10 || p.py < 10 || p.px > xa._length - 10 || p.py > ya._length - 10) { continue; }
+    let d = Infinity;
+    for (const q of pts) {
+      if (q !== p) { d = Math.min(d, Math.hypot(p.px - q.px, p.py - q.py)); }
+    }
+    if (d > bestD) { bestD = d; best = p; }
+  }
+  return best ? {...best, gap: bestD} : null;
+}
+"""
+
+
+def _save(page, screenshot_dir: Path, name: str, locator=None) -> Path:
+    path = lab.screenshot(page, screenshot_dir, name, locator=locator)
+    assert path.stat().st_size > 2000, f"{path} is (nearly) empty"
+    return path
+
+
+def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, screenshot_dir):
+    t0 = time.monotonic()
+    page.set_viewport_size({"width": 1400, "height": 1600})  # tall widgets fit a screenshot
+    panel = lab.open_notebook(page, lab_server, NOTEBOOK, timeout=120)
+    result = lab.run_all_cells(page, NOTEBOOK, timeout=600)
+    assert result.ok, result
+    print(f"quickstart: {result.n_executed} cells in {result.seconds:.0f} s")
+    lab.wait_for_widgets(panel, count=len(WIDGETS), timeout=60)
+
+    views = {}
+    for css, name in WIDGETS.items():
+        view = panel.locator(f".{css}")
+        expect(view).to_have_count(1, timeout=30_000)
+        views[name] = view
+    for name in ("training_monitor", "latent_map", "classifier_panel", "dataset_builder"):
+        expect(views[name].locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+    expect(views["latent_map"].locator(".gl-container canvas, canvas").first).to_be_attached(
+        timeout=30_000)
+    _save(page, screenshot_dir, "quickstart_after_run_all")
+
+    # --- LatentMap: click a point -> an <audio> with that sample appears in the map ---------
+    latent_map = views["latent_map"]
+    assert lab.audio_sources(latent_map) == [], "the map shows a player before any click"
+    target = latent_map.evaluate(_ISOLATED_POINT_JS)
+    assert target is not None and target["gap"] > 4, target
+    graph = latent_map.locator(".js-plotly-plot")
+    lab.click_plotly_point(page, graph, target["trace"], target["point"], timeout=30)
+    sources = lab.wait_for_audio(latent_map, count=1, timeout=60, try_play=True)
+    assert len(sources) == 1 and sources[0].playable, sources
+    assert sources[0].wav_channels == 1 and sources[0].wav_sample_rate == 44100, sources[0]
+    file_name = target["text"].split("/")[-1]
+    expect(latent_map).to_contain_text(file_name, timeout=20_000)  # info line names the file
+    expect(latent_map.locator("img").first).to_be_visible(timeout=20_000)  # its spectrogram
+    _save(page, screenshot_dir, "latent_map", locator=latent_map)
+
+    # --- SimilarityBrowser: a result's play button -> <audio> -------------------------------
+    similar = views["similarity_browser"]
+    buttons = similar.locator(".samplevae-play")
+    expect(buttons).to_have_count(5, timeout=20_000)
+    assert lab.audio_sources(similar) == []
+    buttons.nth(1).click()
+    sources = lab.wait_for_audio(similar, count=1, timeout=60, try_play=True)
+    assert len(sources) == 1 and sources[0].playable, sources
+    expect(similar).to_contain_text("playing 2.", timeout=20_000)
+    _save(page, screenshot_dir, "similarity_browser", locator=similar)
+
+    # --- the other widgets: rendered, and their players work where they have one -----------
+    blend_sources = lab.wait_for_audio(views["blend_generator"], count=1, timeout=30)
+    assert blend_sources[0].playable and blend_sources[0].wav_sample_rate == 16000, blend_sources
+    clf_sources = lab.wait_for_audio(views["classifier_panel"], count=1, timeout=30)
+    assert clf_sources[0].playable, clf_sources
+    expect(views["classifier_panel"]).to_contain_text("predicted", timeout=20_000)
+    for name in ("dataset_builder", "training_monitor", "blend_generator", "classifier_panel"):
+        _save(page, screenshot_dir, name, locator=views[name])
+
+    lab.assert_no_errors(page, NOTEBOOK)
+    assert not [t for t in lab.stderr_outputs(panel) if "Traceback" in t]
+
+    if os.environ.get("SAMPLEVAE_SAVE_SCREENSHOTS") == "1":
+        docs_img = REPO / "docs" / "img"
+        docs_img.mkdir(parents=True, exist_ok=True)
+        for name in WIDGETS.values():
+            shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png")
+    print(f"quickstart browser test: {time.monotonic() - t0:.0f} s")
