@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_out samplevae_workspace
+
+.PHONY: test-browser
+test-browser: $(STAMP) browser
+	$(PY) -m pytest tests/browser -m browser -v --timeout=900

@@ -96,7 +96,7 @@ class NearestNeighbors:
     """
 
     def __init__(self, *, exact_threshold: int | None = 20000, metric: str = "euclidean",
-                 seed: int = 0, target_recall: float = 0.97) -> None:
+                 seed: int = 0, target_recall: float = 0.98) -> None:
         if exact_threshold is not None and (
                 not isinstance(exact_threshold, int | np.integer) or exact_threshold < 0):
             raise ParameterError(
@@ -316,7 +316,7 @@ class NearestNeighbors:
         lo, hi = 0, 1  # recall(lo) < target <= recall(hi) after the doubling
         while hi < nlist and recall(hi) < self.target_recall:
             lo, hi = hi, min(2 * hi, nlist)
-        while hi - lo > 1:
+        while hi - lo > max(1, hi // 8):  # to within 1/8: each probe of a big nprobe is costly
             mid = (lo + hi) // 2
             if recall(mid) >= self.target_recall:
                 hi = mid
