@@ -144,7 +144,10 @@ def execute_notebook(path: Path, html_out: Path, *, env: dict[str, str], workdir
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
+        # Widget state is left out: widgets need a live kernel (the report shows the
+        # notebook's static snapshots instead) and would make the file tens of MB.
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                store_widget_state=False,
                                 resources={"metadata": {"path": str(workdir)}})
         client.execute()
     finally:

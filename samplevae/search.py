@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -206,11 +207,11 @@ class NearestNeighbors:
             new_ids = self._check_new_ids(ids, m, existing=self._ids)
         data = np.concatenate([self._data, x])
         all_ids = np.concatenate([self._ids, new_ids])
+        sq = np.concatenate([self._sq, _sq_norms(x)])
         if ids is not None and self._ids.size and new_ids.min() < self._ids[-1]:
             order = np.argsort(all_ids, kind="stable")
-            data, all_ids = data[order], all_ids[order]
-        self._data, self._ids = np.ascontiguousarray(data), all_ids
-        self._sq = _sq_norms(self._data)
+            data, all_ids, sq = data[order], all_ids[order], sq[order]
+        self._data, self._ids, self._sq = np.ascontiguousarray(data), all_ids, sq
         self._next_id = max(self._next_id, int(new_ids.max()) + 1)
         if self._index is not None:
             self._index.add_with_ids(x, new_ids)
@@ -257,8 +258,6 @@ class NearestNeighbors:
             self._build_ivf()
 
     def _build_ivf(self, centroids: np.ndarray | None = None, nprobe: int | None = None) -> None:
-        import time
-
         import faiss
 
         n, d = self._data.shape

@@ -248,7 +248,8 @@ class TrainResult:
 # ---- setup helpers --------------------------------------------------------------------------
 
 def _resolve_params(md: ModelDir, dataset: str | None, workspace, run_params: RunParams | None):
-    """Return (params, Dataset, Workspace, resuming) and write params.json for a new run."""
+    """Return (params, Dataset, Workspace, resuming, new learning rate or None); writes
+    params.json."""
     from samplevae.dataset import load_dataset
 
     if md.path.exists() and not md.path.is_dir():
@@ -258,10 +259,13 @@ def _resolve_params(md: ModelDir, dataset: str | None, workspace, run_params: Ru
         if dataset is not None and dataset != params.dataset:
             raise ModelError(f"{md.path} was trained on dataset {params.dataset!r}, not {dataset!r}; "
                              "use a new --logdir to train on another dataset")
+        lr_override = None
         if run_params is not None:
             if run_params.model != params.model:
                 raise ModelError(f"{md.path}: run_params.model differs from the model in params.json; "
                                  "the architecture of an existing model cannot change")
+            if run_params.train.learning_rate != params.train.learning_rate:
+                lr_override = run_params.train.learning_rate
             params = params.replace(train=run_params.train)
         ws = _as_workspace(workspace if workspace is not None else params.workspace)
         if params.dataset is None:
@@ -274,7 +278,7 @@ def _resolve_params(md: ModelDir, dataset: str | None, workspace, run_params: Ru
             raise ModelError(f"dataset {ds.name!r} now has classes {ds.class_names}, {md.path} was "
                              f"trained with {list(params.class_names)}; train a new model")
         md.save_params(params.replace(workspace=str(ws.root)))
-        return md.params, ds, ws, True
+        return md.params, ds, ws, True, lr_override
 
     if dataset is None:
         raise ModelError(f"{md.path}: no model here yet (no params.json); pass a dataset name "
@@ -289,7 +293,7 @@ def _resolve_params(md: ModelDir, dataset: str | None, workspace, run_params: Ru
     params = RunParams(audio=ds.audio, model=base.model, train=base.train, dataset=ds.name,
                        workspace=str(ws.root), class_names=tuple(ds.class_names))
     md.save_params(params)
-    return params, ds, ws, False
+    return params, ds, ws, False, None
 
 
 def _as_workspace(ws):
@@ -411,7 +415,8 @@ def train(
     run_params : RunParams
         Model and training parameters for a new model (defaults otherwise). Its audio params
         and class names are replaced by the dataset's. For an existing logdir only its
-        ``train`` part is used (the model must match).
+        ``train`` part is used (the model must match); a changed ``learning_rate`` replaces the
+        rate reached at the checkpoint, otherwise training continues at that rate.
     num_steps : int
         Stop once the total step count reaches this (default ``run_params.train.num_steps``,
         else no cap: stop on the plateau rule).
@@ -443,7 +448,7 @@ def train(
     """
     t_start = time.monotonic()
     md = ModelDir(logdir)
-    params, ds, ws, resuming = _resolve_params(md, dataset, workspace, run_params)
+    params, ds, ws, resuming, lr_override = _resolve_params(md, dataset, workspace, run_params)
     tp = params.train
     if num_steps is None:
         num_steps = tp.num_steps
@@ -472,6 +477,9 @@ def train(
         state.get("learning_rate", tp.learning_rate), patience=tp.plateau_patience,
         factor=tp.plateau_factor, min_learning_rate=tp.min_learning_rate,
         history=state.get("plateau_history", ()))
+    if lr_override is not None and state:
+        log.info("learning rate set to %.3g (was %.3g at the checkpoint)", lr_override, plateau.learning_rate)
+        plateau.learning_rate = float(lr_override)
     optimizer.learning_rate = plateau.learning_rate
     if "rng" in state:
         model.set_rng_state(state["rng"])

@@ -213,6 +213,12 @@ def test_custom_ids(rng):
     assert ids[0, 0] == 100
     with pytest.raises(ParameterError, match="already"):
         nn.add(data[:1], ids=[100])
+    nn.add(np.full((1, 4), 9.0, np.float32), ids=[15])  # between existing ids
+    np.testing.assert_array_equal(nn.ids, [10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 100])
+    ids, dist = nn.query(np.full(4, 9.0), 1)
+    assert ids[0, 0] == 15 and dist[0, 0] == 0
+    ids, _ = nn.query(data[3], 1)
+    assert ids[0, 0] == 70
     with pytest.raises(ParameterError, match="unique"):
         NearestNeighbors().fit(data[:2], ids=[1, 1])
 

@@ -247,6 +247,9 @@ def test_resume_same_step_and_learning_rate(tmp_path, kit_dataset, workspace, mo
     # the cap is on the total: nothing left to do
     r3 = train(logdir, num_steps=25, progress=False)
     assert r3.steps_run == 0 and r3.stopped_reason == "num_steps"
+    # an explicitly changed learning rate replaces the one reached
+    r4 = train(logdir, run_params=_small(learning_rate=5e-4), num_steps=26, progress=False)
+    assert r4.learning_rate == pytest.approx(5e-4) and r4.step == 26
 
 
 def test_stop_event_from_another_thread(tmp_path, kit_dataset, workspace):

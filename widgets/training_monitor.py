@@ -107,7 +107,8 @@ class TrainingMonitor(Panel):
                              texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}"
                              "<br>%{z:.2f} of the class<extra></extra>")],
             layout=go.Layout(width=500, height=440, margin=dict(l=90, r=10, t=40, b=90),
-                             title=dict(text="confusion (no validation yet)", font=dict(size=13)),
+                             title=dict(text="confusion matrix (at the first validation; needs classes)",
+                                       font=dict(size=13)),
                              xaxis=dict(title="predicted", tickangle=-45),
                              yaxis=dict(title="true", autorange="reversed"), template="plotly_white"))
         self.heatmap.data[0].on_click(self._on_cell_click)
@@ -138,7 +139,7 @@ class TrainingMonitor(Panel):
         for rec in md.metrics():
             self.records.setdefault(rec.get("kind", "train"), []).append(rec)
         self.confusion = md.confusion()
-        self._redraw(force=True)
+        self._redraw()
         self.start_button.description = "Resume"
         last = self._last_step()
         self._info(f"model directory with {last} steps of history: press Resume to train on"
@@ -182,6 +183,9 @@ class TrainingMonitor(Panel):
             stop_event=self._stop,
             progress=False,
         )
+        if resume:  # train() drops records written after the checkpoint it resumes from
+            self.records = {k: [r for r in recs if r.get("step", 0) <= md.step]
+                            for k, recs in self.records.items()}
         self._stop.clear()
         self.error, self.result = None, None
         self.start_button.disabled, self.stop_button.disabled = True, False
@@ -222,7 +226,7 @@ class TrainingMonitor(Panel):
         return self.wait(**kwargs)
 
     def _finish(self) -> None:
-        self._redraw(force=True)
+        self._redraw()
         self.start_button.disabled, self.stop_button.disabled = False, True
         self.start_button.description = "Resume"
         if self.error is not None:
@@ -245,7 +249,7 @@ class TrainingMonitor(Panel):
         if kind == "valid" or now - self._last_draw >= REDRAW_EVERY:
             self._redraw()
 
-    def _redraw(self, force: bool = False) -> None:
+    def _redraw(self) -> None:
         self._last_draw = time.monotonic()
         with self.curves.batch_update():
             for (key, kind), idx in self._trace.items():

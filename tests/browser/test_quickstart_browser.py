@@ -61,19 +61,67 @@ el => {
 """
 
 
+# Centre (client pixels) of the most confused cell of the confusion heatmap: the largest
+# off-diagonal count, else the largest cell.
+_CONFUSED_CELL_JS = r"""
+el => {
+  const gd = Array.from(el.querySelectorAll('.js-plotly-plot'))
+    .find(g => g._fullData && g._fullData[0] && g._fullData[0].type === 'heatmap');
+  if (!gd) { return null; }
+  const tr = gd._fullData[0], fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+  let best = null;
+  for (let off of [true, false]) {
+    for (let i = 0; i < tr.z.length; i++) {
+      for (let j = 0; j < tr.z[i].length; j++) {
+        if ((off && i === j) || !(tr.z[i][j] > 0)) { continue; }
+        if (!best || tr.z[i][j] > best.z) { best = {i, j, z: tr.z[i][j]}; }
+      }
+    }
+    if (best) { break; }
+  }
+  if (!best) { return null; }
+  gd.scrollIntoView({block: 'center'});
+  const rect = gd.getBoundingClientRect();
+  return {...best, true: tr.y[best.i], pred: tr.x[best.j],
+          clientX: rect.left + xa._offset + xa.d2p(tr.x[best.j]),
+          clientY: rect.top + ya._offset + ya.d2p(tr.y[best.i])};
+}
+"""
+
+
+def _click_confused_cell(page, monitor) -> dict:
+    """Click the most confused cell of the TrainingMonitor's heatmap like a user."""
+    for _ in range(3):
+        cell = monitor.evaluate(_CONFUSED_CELL_JS)
+        assert cell is not None, "no confusion heatmap with counts"
+        page.mouse.move(cell["clientX"] - 5, cell["clientY"] - 5)
+        page.mouse.move(cell["clientX"], cell["clientY"])
+        page.wait_for_timeout(400)  # plotly's hover throttle
+        page.mouse.down()
+        page.mouse.up()
+        try:
+            expect(monitor).to_contain_text(f"of {cell['true']} predicted as {cell['pred']}",
+                                            timeout=10_000)
+            return cell
+        except AssertionError:
+            page.wait_for_timeout(500)  # never a double click
+    raise AssertionError(f"clicking confusion cell {cell} listed nothing")
+
+
 def _save(page, screenshot_dir: Path, name: str, locator=None) -> Path:
     path = lab.screenshot(page, screenshot_dir, name, locator=locator)
     assert path.stat().st_size > 2000, f"{path} is (nearly) empty"
     return path
 
 
-def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, screenshot_dir):
-    t0 = time.monotonic()
+def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 600) -> dict:
+    """Open the quickstart in Lab, run all cells, click a LatentMap point and a similarity
+    result's play button, check the audio, and screenshot every widget into
+    ``screenshot_dir/<widget>.png``. Also used by ``scripts/workbench_screenshots.py``."""
     page.set_viewport_size({"width": 1400, "height": 1600})  # tall widgets fit a screenshot
-    panel = lab.open_notebook(page, lab_server, NOTEBOOK, timeout=120)
-    result = lab.run_all_cells(page, NOTEBOOK, timeout=600)
+    panel = lab.open_notebook(page, server, NOTEBOOK, timeout=120)
+    result = lab.run_all_cells(page, NOTEBOOK, timeout=timeout)
     assert result.ok, result
-    print(f"quickstart: {result.n_executed} cells in {result.seconds:.0f} s")
     lab.wait_for_widgets(panel, count=len(WIDGETS), timeout=60)
 
     views = {}
@@ -94,13 +142,22 @@ def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, s
     assert target is not None and target["gap"] > 4, target
     graph = latent_map.locator(".js-plotly-plot")
     lab.click_plotly_point(page, graph, target["trace"], target["point"], timeout=30)
-    sources = lab.wait_for_audio(latent_map, count=1, timeout=60, try_play=True)
-    assert len(sources) == 1 and sources[0].playable, sources
-    assert sources[0].wav_channels == 1 and sources[0].wav_sample_rate == 44100, sources[0]
+    map_audio = lab.wait_for_audio(latent_map, count=1, timeout=60, try_play=True)
+    assert len(map_audio) == 1 and map_audio[0].playable, map_audio
+    assert map_audio[0].wav_channels == 1 and map_audio[0].wav_sample_rate == 44100, map_audio[0]
     file_name = target["text"].split("/")[-1]
     expect(latent_map).to_contain_text(file_name, timeout=20_000)  # info line names the file
     expect(latent_map.locator("img").first).to_be_visible(timeout=20_000)  # its spectrogram
     _save(page, screenshot_dir, "latent_map", locator=latent_map)
+
+    # --- TrainingMonitor: a confusion cell lists its validation files and loads the first --
+    monitor = views["training_monitor"]
+    assert lab.audio_sources(monitor) == []
+    cell = _click_confused_cell(page, monitor)
+    print(f"confusion cell clicked: {cell['true']} -> {cell['pred']}")
+    monitor_audio = lab.wait_for_audio(monitor, count=1, timeout=60, try_play=True)
+    assert len(monitor_audio) == 1 and monitor_audio[0].playable, monitor_audio
+    assert monitor.locator(".samplevae-play").count() >= 1
 
     # --- SimilarityBrowser: a result's play button -> <audio> -------------------------------
     similar = views["similarity_browser"]
@@ -108,8 +165,8 @@ def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, s
     expect(buttons).to_have_count(5, timeout=20_000)
     assert lab.audio_sources(similar) == []
     buttons.nth(1).click()
-    sources = lab.wait_for_audio(similar, count=1, timeout=60, try_play=True)
-    assert len(sources) == 1 and sources[0].playable, sources
+    similar_audio = lab.wait_for_audio(similar, count=1, timeout=60, try_play=True)
+    assert len(similar_audio) == 1 and similar_audio[0].playable, similar_audio
     expect(similar).to_contain_text("playing 2.", timeout=20_000)
     _save(page, screenshot_dir, "similarity_browser", locator=similar)
 
@@ -124,10 +181,23 @@ def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, s
 
     lab.assert_no_errors(page, NOTEBOOK)
     assert not [t for t in lab.stderr_outputs(panel) if "Traceback" in t]
+    return {"run_all_seconds": result.seconds, "cells": result.n_executed, "clicked": target}
 
+
+def copy_to_docs(screenshot_dir: Path) -> list[Path]:
+    """Copy the widget screenshots to docs/img/ (the README's widget tour)."""
+    docs_img = REPO / "docs" / "img"
+    docs_img.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png"))
+            for name in WIDGETS.values()]
+
+
+def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, screenshot_dir):
+    t0 = time.monotonic()
+    info = run_quickstart_tour(page, lab_server, screenshot_dir)
+    print(f"quickstart: {info['cells']} cells in {info['run_all_seconds']:.0f} s")
+    for name in WIDGETS.values():
+        assert (screenshot_dir / f"{name}.png").is_file()
     if os.environ.get("SAMPLEVAE_SAVE_SCREENSHOTS") == "1":
-        docs_img = REPO / "docs" / "img"
-        docs_img.mkdir(parents=True, exist_ok=True)
-        for name in WIDGETS.values():
-            shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png")
+        copy_to_docs(screenshot_dir)
     print(f"quickstart browser test: {time.monotonic() - t0:.0f} s")
