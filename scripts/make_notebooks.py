@@ -80,6 +80,14 @@ if os.environ.get("SAMPLEVAE_REPORT") == "1":
     display(Image(latent_map.snapshot_png()))'''
 
 
+def report(body: str) -> nbformat.NotebookNode:
+    """A cell that shows still pictures and embedded players, only in the HTML report of
+    ``samplevae demo`` (``SAMPLEVAE_REPORT=1``): widgets need a live kernel."""
+    lines = "\n".join("    " + line if line else "" for line in body.strip("\n").splitlines())
+    return code('# For the HTML report of `samplevae demo` only (widgets need a live kernel).\n'
+                'if os.environ.get("SAMPLEVAE_REPORT") == "1":\n' + lines, "report")
+
+
 def md(text: str) -> nbformat.NotebookNode:
     return new_markdown_cell(text.strip("\n"))
 
@@ -157,6 +165,11 @@ from widgets import TrainingMonitor
 monitor = TrainingMonitor(wb.logdir, workspace=wb.workspace, num_steps=100)
 monitor
 ''', "widget", "training-monitor"),
+    report('''
+from widgets.report import show_training
+
+show_training(wb.logdir)
+'''),
     md('''
 ## 4. The latent map
 
@@ -195,6 +208,15 @@ blend.add_source(snare, weight=0.5)
 blend.generate()
 blend
 ''', "widget", "blend-generator"),
+    report('''
+from widgets.report import show_blend, show_sounds
+
+show_blend(blend)
+sounds = sorted((OUT / "sounds").glob("*.wav"))  # written by `samplevae demo`
+if sounds:
+    print("The demo's generated sounds:")
+    show_sounds(tool, sounds)
+'''),
     md('''
 The same with the plain API (the original SampleVAE's `generate`), without widgets:
 '''),
@@ -220,6 +242,11 @@ similar.picker.select_entry(tool.library.paths.index(kick))
 similar.search()
 similar
 ''', "widget", "similarity-browser"),
+    report('''
+from widgets.report import show_similar
+
+show_similar(similar)
+'''),
     code('''
 files, onsets, distances = tool.find_similar(kick, num_similar=5, exclude_self=True)
 ''', "api-similar"),
