@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from samplevae.errors import AudioLoadError, DatasetError, ModelError, ParameterError, SampleVAEError
+from samplevae.errors import (
+    AudioLoadError,
+    DatasetError,
+    ModelError,
+    ParameterError,
+    SampleVAEError,
+)
 from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
 
 __version__ = "0.1.0"
