@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -160,6 +161,9 @@ def execute_notebook(path: Path, html_out: Path, *, env: dict[str, str], workdir
         nbformat.write(nb, tmp)
     exporter = HTMLExporter(template_name="lab", embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
+    # The report holds only pictures and players: drop the template's web scripts
+    # (require.js, MathJax) so it opens the same offline.
+    body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)
     with atomic_path(html_out) as tmp:
         tmp.write_text(body, encoding="utf-8")
     return html_out

@@ -1,0 +1,78 @@
+"""`samplevae demo` end to end on the tiny configuration: sounds, searches, classes, report,
+and a second run that re-uses everything."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from samplevae.demo import SMOKE_AUDIO, SMOKE_STEPS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_out(tmp_path_factory):
+    from samplevae.cli import main
+
+    out = tmp_path_factory.mktemp("demo") / "demo_out"
+    assert main(["demo", "--smoke", "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_demo_trains_and_writes_sounds(demo_out):
+    summary = json.loads((demo_out / "summary.json").read_text())
+    assert summary["training"]["step"] == SMOKE_STEPS
+    assert summary["training"]["stopped_reason"] == "num_steps"
+    names = sorted(p.name for p in (demo_out / "sounds").glob("*.wav"))
+    assert names == ["blend_kick_snare_1to2.wav", "blend_kick_snare_variation.wav", "random.wav"]
+    for name in names:
+        audio, sr = sf.read(demo_out / "sounds" / name)
+        assert sr == SMOKE_AUDIO.sample_rate and audio.shape == (SMOKE_AUDIO.n_samples,)
+        assert np.abs(audio).max() > 0.1
+    a, _ = sf.read(demo_out / "sounds" / "blend_kick_snare_1to2.wav")
+    b, _ = sf.read(demo_out / "sounds" / "blend_kick_snare_variation.wav")
+    assert not np.allclose(a, b)  # the variance made a variation
+
+
+def test_demo_searches_and_classifies(demo_out):
+    summary = json.loads((demo_out / "summary.json").read_text())
+    assert len(summary["similar"]) == 3
+    for item in summary["similar"]:
+        dists = [r["distance"] for r in item["results"]]
+        assert len(dists) == 5 and dists == sorted(dists)
+        assert item["target"] not in [r["file"] for r in item["results"]]
+    classes = {"kick", "snare", "hihat_closed", "hihat_open", "tom_low", "tom_mid", "tom_high",
+               "clap", "rim"}
+    assert summary["predictions"] and all(p["predicted"] in classes for p in summary["predictions"])
+    assert 0.0 <= summary["validation_balanced_accuracy"] <= 1.0
+
+
+def test_demo_report_is_self_contained_with_pictures_and_players(demo_out):
+    html = (demo_out / "report.html").read_text()
+    # the demo's 3 sounds, the blend, the similarity target and its 5 results
+    assert len(re.findall(r'<audio[^>]*controls', html)) >= 3 + 1 + 6
+    assert html.count("data:image/png;base64,") >= 4  # curves, confusion, map, spectrograms
+    nb = json.loads((demo_out / "report.ipynb").read_text())
+    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]
+              if o["output_type"] == "error"]
+    assert errors == []
+    assert not re.search(r'<script[^>]+src="https?://', html), "report must not load scripts from the web"
+
+
+def test_second_run_reuses_everything(demo_out, capsys):
+    from samplevae.cli import main
+
+    before = (demo_out / "model" / "metrics.jsonl").read_text()
+    report_mtime = (demo_out / "report.html").stat().st_mtime_ns
+    assert main(["demo", "--smoke", "--out", str(demo_out), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "report is up to date" in out
+    assert (demo_out / "model" / "metrics.jsonl").read_text() == before  # no training
+    assert (demo_out / "report.html").stat().st_mtime_ns == report_mtime
+    summary = json.loads((demo_out / "summary.json").read_text())
+    assert summary["seconds"] < 60
