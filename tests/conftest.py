@@ -57,3 +57,20 @@ def tiny_model_dir(tmp_path_factory, kit_dataset, workspace, tiny_params):
     train(logdir, kit_dataset.name, workspace=workspace, run_params=tiny_params,
           num_steps=60, progress=False)
     return logdir
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """Paths passed to the per-file feature computation (``workers=1`` computes in this
+    process, so every computed file is counted)."""
+    import samplevae.features as feat_mod
+
+    calls: list[str] = []
+    real = feat_mod._compute_one
+
+    def counting(args):
+        calls.append(str(args[0]))
+        return real(args)
+
+    monkeypatch.setattr(feat_mod, "_compute_one", counting)
+    return calls

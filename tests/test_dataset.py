@@ -16,7 +16,6 @@ import pytest
 import soundfile as sf
 
 import samplevae
-import samplevae.features as feat_mod
 from samplevae.audio import load_audio, wav_bytes
 from samplevae.dataset import (
     Dataset,
@@ -56,19 +55,6 @@ def build(name, roots, ws, **kwargs):
     kwargs.setdefault("progress", False)
     kwargs.setdefault("workers", 1)
     return make_dataset(name, roots, workspace=ws, **kwargs)
-
-
-@pytest.fixture
-def count_calls(monkeypatch):
-    calls: list[str] = []
-    real = feat_mod._compute_one
-
-    def counting(args):
-        calls.append(str(args[0]))
-        return real(args)
-
-    monkeypatch.setattr(feat_mod, "_compute_one", counting)
-    return calls
 
 
 # --- bad input --------------------------------------------------------------------------------

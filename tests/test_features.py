@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import samplevae.features as feat_mod
 from samplevae.audio import load_audio
 from samplevae.errors import ParameterError
 from samplevae.features import (
@@ -199,20 +198,6 @@ def _write_tones(folder, n, sr=16000, sec=0.3):
 @pytest.fixture
 def tones(tmp_path):
     return _write_tones(tmp_path / "audio", 10)
-
-
-@pytest.fixture
-def count_calls(monkeypatch):
-    """Count calls of the per-file compute function (workers=1 computes in this process)."""
-    calls: list[str] = []
-    real = feat_mod._compute_one
-
-    def counting(args):
-        calls.append(str(args[0]))
-        return real(args)
-
-    monkeypatch.setattr(feat_mod, "_compute_one", counting)
-    return calls
 
 
 def test_extract_features_equal_direct_computation(tones):
