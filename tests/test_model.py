@@ -9,8 +9,7 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from conftest import tiny_run_params  # noqa: E402
-
+from samplevae.demo import smoke_run_params as tiny_run_params  # noqa: E402
 from samplevae.errors import ModelError, ParameterError  # noqa: E402
 from samplevae.iaf import IAFStep, MaskedDense, made_masks  # noqa: E402
 from samplevae.model import build_model  # noqa: E402

@@ -15,9 +15,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from conftest import TINY_AUDIO, tiny_run_params  # noqa: E402
-
 from samplevae.dataset import load_dataset, make_dataset  # noqa: E402
+from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO  # noqa: E402
+from samplevae.demo import smoke_run_params as tiny_run_params  # noqa: E402
 from samplevae.errors import DatasetError, ModelError  # noqa: E402
 from samplevae.modeldir import ModelDir  # noqa: E402
 from samplevae.train import (  # noqa: E402
@@ -350,7 +350,7 @@ def test_class_weighting_runs(tmp_path, kit_dataset, workspace):
 _KILL_SCRIPT = textwrap.dedent("""
     import os, sys
     sys.path.insert(0, {tests!r})
-    from conftest import tiny_run_params
+    from samplevae.demo import smoke_run_params as tiny_run_params
     import samplevae.modeldir as modeldir
     from samplevae.train import train
 
