@@ -3,18 +3,17 @@ log-determinant, gradients reaching every flow weight, and save/load identity.""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
-
-from samplevae.demo import smoke_run_params as tiny_run_params  # noqa: E402
-from samplevae.errors import ModelError, ParameterError  # noqa: E402
-from samplevae.iaf import IAFStep, MaskedDense, made_masks  # noqa: E402
-from samplevae.model import build_model  # noqa: E402
-from samplevae.modeldir import ModelDir  # noqa: E402
-from samplevae.params import AudioParams, ModelParams, RunParams  # noqa: E402
+from samplevae.demo import smoke_run_params as tiny_run_params
+from samplevae.errors import ModelError, ParameterError
+from samplevae.iaf import IAFStep, MaskedDense, made_masks
+from samplevae.model import build_model
+from samplevae.modeldir import ModelDir
+from samplevae.params import AudioParams, ModelParams, RunParams
 
 
 @pytest.fixture

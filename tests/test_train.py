@@ -10,17 +10,16 @@ import textwrap
 import threading
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
-
-from samplevae.dataset import load_dataset, make_dataset  # noqa: E402
-from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO  # noqa: E402
-from samplevae.demo import smoke_run_params as tiny_run_params  # noqa: E402
-from samplevae.errors import DatasetError, ModelError  # noqa: E402
-from samplevae.modeldir import ModelDir  # noqa: E402
-from samplevae.train import (  # noqa: E402
+from samplevae.dataset import load_dataset, make_dataset
+from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO
+from samplevae.demo import smoke_run_params as tiny_run_params
+from samplevae.errors import DatasetError, ModelError
+from samplevae.modeldir import ModelDir
+from samplevae.train import (
     PlateauSchedule,
     TrainResult,
     class_weights,
