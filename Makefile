@@ -27,7 +27,8 @@ test: $(STAMP) browser
 
 lab: $(STAMP)
 	$(VENV)/bin/samplevae demo --out demo_out --no-report
-	cd notebooks && SAMPLEVAE_DEMO_DIR=$(CURDIR)/demo_out ../$(VENV)/bin/jupyter lab
+	cd notebooks && SAMPLEVAE_DEMO_DIR=$(CURDIR)/demo_out ../$(VENV)/bin/jupyter lab \
+		$(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lint: $(STAMP)
 	$(PY) -m ruff check samplevae widgets tests bench
