@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from samplevae.errors import ParameterError
 from samplevae.io import atomic_write_json
 from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
 
@@ -104,15 +105,19 @@ def prepare_workbench(
     if _state_path(out).is_file():
         state = json.loads(_state_path(out).read_text())
         if state.get("smoke") != smoke:
-            raise ValueError(f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
+            raise ParameterError(f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
                              "use another folder or start fresh")
     out.mkdir(parents=True, exist_ok=True)
     kit_dir, ws, name, logdir = out / "kit", Workspace(out / "workspace"), "drum_kit", out / "model"
 
-    if state.get("kit") != {"per_class": per_class, "seed": seed}:
+    kit = {"per_class": per_class, "seed": seed}
+    if state.get("kit") not in (None, kit):
+        raise ParameterError(f"{out} holds a kit made with {state['kit']}, not {kit}; "
+                         "use another folder or start fresh (samplevae demo --fresh)")
+    if state.get("kit") is None:
         log.info("synthesising the drum kit (%d per class) in %s", per_class, kit_dir)
         make_kit(kit_dir, per_class=per_class, seed=seed, progress=progress)
-        state["kit"] = {"per_class": per_class, "seed": seed}
+        state["kit"] = kit
         state["smoke"] = smoke
         atomic_write_json(_state_path(out), state)
 

@@ -76,3 +76,16 @@ def test_second_run_reuses_everything(demo_out, capsys):
     assert (demo_out / "report.html").stat().st_mtime_ns == report_mtime
     summary = json.loads((demo_out / "summary.json").read_text())
     assert summary["seconds"] < 60
+
+
+def test_a_different_kit_in_the_same_folder_is_a_clear_error(demo_out, capsys):
+    from samplevae.cli import main
+    from samplevae.demo import prepare_workbench
+    from samplevae.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="--fresh"):
+        prepare_workbench(demo_out, smoke=True, per_class=5)
+    with pytest.raises(ParameterError, match="smoke"):
+        prepare_workbench(demo_out, smoke=False)
+    assert main(["demo", "--smoke", "--per-class", "5", "--out", str(demo_out)]) == 1
+    assert "--fresh" in capsys.readouterr().err
