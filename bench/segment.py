@@ -31,6 +31,7 @@ from test_segment import (  # noqa: E402
     hihat_closed,
     hihat_open,
     kick,
+    make_drum_take,
     snare,
     take,
 )
@@ -56,15 +57,8 @@ def matches(found: np.ndarray, truth: list[float], tol: float = 0.05) -> tuple[i
 
 def cases() -> list[tuple[str, np.ndarray, list[float]]]:
     out = []
-    rng = np.random.default_rng(0)
-    hits = [
-        (0.2, kick(rng), 0), (0.5, hihat_closed(rng), -6), (1.0, snare(rng), -3),
-        (1.5, hihat_open(rng), -4), (2.6, kick(rng), 0), (3.1, cymbal(rng), -2),
-        (4.9, snare(rng), -20), (5.5, kick(rng), -1), (5.75, hihat_open(rng, t60=0.7), -8),
-        (6.8, cymbal(rng), 0), (7.8, kick(rng), -2), (8.6, hihat_closed(rng), -20),
-        (9.2, snare(rng), -5),
-    ]
-    out.append(("mixed take, 13 hits", take(10.5, hits, rng), [0.0] + [t for t, _, _ in hits[1:]]))
+    audio, truth = make_drum_take()
+    out.append(("mixed take, 13 hits", audio, list(truth)))
     for seed in range(5):
         r = np.random.default_rng(seed)
         out.append((f"crash 1.5 s, seed {seed}", take(3.0, [(0.8, cymbal(r), 0)], r, -60), [0.8]))

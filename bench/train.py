@@ -68,25 +68,12 @@ class ReferenceVAE(SampleVAE):
         steps = run_params.model.iaf_steps
         no_flow = run_params.replace(model=run_params.model.replace(iaf_steps=0))
         super().__init__(no_flow, n_classes=n_classes, **kwargs)
+        # The base class's flow and flow_variables() run over these two lists.
         d = run_params.model.latent_dim
-        self.ref_contexts = [keras.layers.Dense(d, activation="elu", name=f"ref_context{k}")
-                             for k in range(steps)]
-        self.ref_flows = [PerDimensionIAFStep(d, 64, run_params.model.iaf_sigma_offset, name=f"ref_step{k}")
-                          for k in range(steps)]
-
-    def flow(self, z0, conv_out):
-        z = z0
-        log_det = ops.zeros_like(z0[:, 0])
-        for ctx, step in zip(self.ref_contexts, self.ref_flows, strict=True):
-            z, ld = step([z, ctx(conv_out)])
-            log_det = log_det + ld
-        return z, log_det
-
-    def flow_variables(self):
-        out = []
-        for layer in (*self.ref_contexts, *self.ref_flows):
-            out += layer.weights
-        return out
+        self.flow_contexts = [keras.layers.Dense(d, activation="elu", name=f"ref_context{k}")
+                              for k in range(steps)]
+        self.flows = [PerDimensionIAFStep(d, 64, run_params.model.iaf_sigma_offset, name=f"ref_step{k}")
+                      for k in range(steps)]
 
 
 def peak_rss_mb() -> float:

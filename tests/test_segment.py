@@ -79,10 +79,10 @@ def take(seconds, hits, rng, noise_db=-70.0):
     return (0.8 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-@pytest.fixture(scope="module")
-def drum_take():
+def make_drum_take() -> tuple[np.ndarray, np.ndarray]:
     """A 10.5 s take: kicks, snares, closed and open hi-hats, two crashes (1.5 s decay,
-    one with a hit in its tail), levels from 0 to -20 dB."""
+    one with a hit in its tail), levels from 0 to -20 dB. Returns (audio, true onsets in s).
+    Also used by bench/segment.py."""
     rng = np.random.default_rng(0)
     hits = [
         (0.2, kick(rng), 0), (0.5, hihat_closed(rng), -6), (1.0, snare(rng), -3),
@@ -94,6 +94,11 @@ def drum_take():
     truth = np.array([t for t, _, _ in hits])
     truth[0] = 0.0  # the first onset (< snap_start) snaps to the start
     return take(10.5, hits, rng), truth
+
+
+@pytest.fixture(scope="module")
+def drum_take():
+    return make_drum_take()
 
 
 # --- behaviour -----------------------------------------------------------------------------
