@@ -35,7 +35,7 @@ import numpy as np
 
 from samplevae.audio import SILENCE_PEAK, read_audio
 from samplevae.errors import ParameterError
-from samplevae.params import AudioParams, _check, _JsonMixin
+from samplevae.params import AudioParams, _check, _JsonMixin, _num
 
 __all__ = ["SegmentParams", "segment_onsets", "segment_file"]
 
@@ -93,27 +93,24 @@ class SegmentParams(_JsonMixin):
     post_avg: float = 0.1
 
     def __post_init__(self) -> None:
-        def num(v) -> bool:
-            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-        _check(num(self.min_gap) and 0 <= self.min_gap <= 60,
+        _check(_num(self.min_gap) and 0 <= self.min_gap <= 60,
                f"min_gap must be in [0, 60] s, got {self.min_gap!r}")
-        _check(num(self.min_level_db) and -200 <= self.min_level_db <= 0,
+        _check(_num(self.min_level_db) and -200 <= self.min_level_db <= 0,
                f"min_level_db must be in [-200, 0] dB (relative to the file's peak), "
                f"got {self.min_level_db!r}")
-        _check(num(self.min_rise_db) and 0 < self.min_rise_db <= 60,
+        _check(_num(self.min_rise_db) and 0 < self.min_rise_db <= 60,
                f"min_rise_db must be in (0, 60] dB, got {self.min_rise_db!r}")
         _check(isinstance(self.backtrack, bool), f"backtrack must be a bool, got {self.backtrack!r}")
-        _check(num(self.snap_start) and 0 <= self.snap_start <= 60,
+        _check(_num(self.snap_start) and 0 <= self.snap_start <= 60,
                f"snap_start must be in [0, 60] s, got {self.snap_start!r}")
         _check(self.max_segments is None or (
             isinstance(self.max_segments, int) and not isinstance(self.max_segments, bool)
             and self.max_segments >= 1),
             f"max_segments must be None or an integer >= 1, got {self.max_segments!r}")
-        _check(num(self.delta) and self.delta >= 0, f"delta must be >= 0, got {self.delta!r}")
+        _check(_num(self.delta) and self.delta >= 0, f"delta must be >= 0, got {self.delta!r}")
         for name in ("wait", "pre_max", "post_max", "pre_avg", "post_avg"):
             value = getattr(self, name)
-            _check(num(value) and 0 <= value <= 10,
+            _check(_num(value) and 0 <= value <= 10,
                    f"{name} must be in [0, 10] s, got {value!r}")
 
 
