@@ -79,21 +79,23 @@ display(widgets.VBox([fig, label, out]))
 """
 
 
-def make_demo_notebook(path):
+def write_notebook(path, cells):
+    """Write a python3 notebook of ``cells`` (markdown cells start with '#')."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Browser infrastructure check"),
-        nbformat.v4.new_code_cell(CELL_AUDIO),
-        nbformat.v4.new_code_cell(CELL_SCATTER),
-    ]
+    nb.cells = [nbformat.v4.new_markdown_cell(c) if c.startswith("# ") else nbformat.v4.new_code_cell(c)
+                for c in cells]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def make_demo_notebook(path):
+    return write_notebook(path, ["# Browser infrastructure check", CELL_AUDIO, CELL_SCATTER])
 
 
 def assert_playable(source, expected_sec):
@@ -192,19 +194,8 @@ display(widgets.VBox([fig, label, out]))
 def test_helpers_report_errors_and_click_svg_log_axis(page, lab_server, screenshot_dir):
     """The helpers do not hide failures, and clicks work on SVG scatter / log axes / trace 1."""
     path = "_browser_infra/errors.ipynb"
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.cells = [
-        nbformat.v4.new_code_cell(CELL_SVG_ERRORS),
-        nbformat.v4.new_code_cell('raise ValueError("boom on purpose")'),
-        nbformat.v4.new_code_cell('print("never runs")'),
-    ]
-    (lab_server.root_dir / "_browser_infra").mkdir(exist_ok=True)
-    nbformat.write(nb, lab_server.root_dir / path)
+    write_notebook(lab_server.root_dir / path,
+                   [CELL_SVG_ERRORS, 'raise ValueError("boom on purpose")', 'print("never runs")'])
 
     panel = lab.open_notebook(page, lab_server, path, timeout=90)
     result = lab.run_all_cells(page, path, timeout=90, raise_on_error=False)
