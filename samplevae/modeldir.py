@@ -24,6 +24,8 @@ TensorFlow, the rest does not.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -53,6 +55,7 @@ WEIGHTS_FILE = "model.weights.h5"
 OPTIMIZER_FILE = "optimizer.npz"
 STATE_FILE = "state.json"
 KEEP_CHECKPOINTS = 2
+LOCK_FILE = ".train.lock"
 _CKPT_RE = re.compile(r"^step-(\d{8,})$")
 
 
@@ -92,6 +95,43 @@ class ModelDir:
     @property
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_FILE
+
+    # ---- the writer lock ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the model directory's exclusive writer lock (training takes it).
+
+        An OS file lock (``flock``) on ``<logdir>/.train.lock``: the kernel releases it when the
+        holder exits, even by ``kill -9``, so no stale lock is ever left behind. Readers (the
+        tool, the widgets) do not take it and keep working while a run trains.
+
+        Raises
+        ------
+        ModelError
+            Another process holds the lock; the message names its PID.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise ModelError(f"{self.path}: logdir exists and is not a folder")
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+                raise ModelError(
+                    f"{self.path}: another training run (PID {holder}) is writing to this model "
+                    "directory; wait for it to finish or stop it, or use another --logdir") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+            yield self
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
 
     # ---- params -------------------------------------------------------------------------
 

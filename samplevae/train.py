@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 from samplevae.errors import DatasetError, ModelError, SampleVAEError
 from samplevae.modeldir import ModelDir
 from samplevae.params import RunParams
+from samplevae.plotting import figure_png
 
 __all__ = [
     "train",
@@ -211,9 +211,7 @@ def confusion_figure(report: dict[str, Any], *, title: str | None = None):
 
 
 def _figure_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
+    return figure_png(fig, dpi=100)
 
 
 # ---- result ---------------------------------------------------------------------------------
@@ -446,6 +444,14 @@ def train(
     TrainingDiverged
         The loss became NaN/inf (the last checkpoint is intact).
     """
+    with ModelDir(logdir).lock():
+        return _train(logdir, dataset, workspace=workspace, run_params=run_params,
+                      num_steps=num_steps, callbacks=callbacks, stop_event=stop_event,
+                      progress=progress, time_budget=time_budget, log_every=log_every)
+
+
+def _train(logdir, dataset, *, workspace, run_params, num_steps, callbacks, stop_event, progress,
+           time_budget, log_every) -> TrainResult:
     t_start = time.monotonic()
     md = ModelDir(logdir)
     params, ds, ws, resuming, lr_override = _resolve_params(md, dataset, workspace, run_params)
