@@ -14,7 +14,7 @@ import numpy as np
 
 from samplevae.io import atomic_path, atomic_write_json
 
-__all__ = ["run_demo_stages", "execute_notebook", "notebooks_dir"]
+__all__ = ["run_demo_stages", "execute_notebook", "report_exporter", "notebooks_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,7 @@ def run_demo_stages(wb, *, report: bool = True, progress: bool = True, t0: float
                 _say("executing the quickstart notebook into the report (a few minutes)")
                 execute_notebook(nb / "00_quickstart.ipynb", report_path,
                                  env={"SAMPLEVAE_DEMO_DIR": str(out),
-                                      "SAMPLEVAE_SMOKE": "1" if wb.smoke else "0",
-                                      "SAMPLEVAE_REPORT": "1"},
+                                      "SAMPLEVAE_SMOKE": "1" if wb.smoke else "0"},
                                  workdir=out)
         summary["report"] = str(report_path) if report_path.is_file() else None
     summary["seconds"] = round(time.monotonic() - t0, 1)
@@ -133,20 +132,39 @@ def run_demo_stages(wb, *, report: bool = True, progress: bool = True, t0: float
     return summary
 
 
+#: Cell tags the report handles: a ``report`` cell (still pictures and players, made by
+#: :mod:`widgets.report`) shows its output without its code; a ``widget`` cell shows its code
+#: without its output (a widget needs a live kernel, a static page cannot show it).
+REPORT_TAG, WIDGET_TAG = "report", "widget"
+
+
+def report_exporter():
+    """nbconvert's self-contained HTML exporter (lab template, images embedded), with its
+    ``TagRemovePreprocessor`` set for the :data:`REPORT_TAG` and :data:`WIDGET_TAG` cells."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_input_tags = {REPORT_TAG}
+    config.TagRemovePreprocessor.remove_all_outputs_tags = {WIDGET_TAG}
+    return HTMLExporter(config=config, template_name="lab", embed_images=True)
+
+
 def execute_notebook(path: Path, html_out: Path, *, env: dict[str, str], workdir: Path,
                      timeout: int = 1200) -> Path:
     """Execute a notebook top to bottom with ``env`` set, and export it to self-contained HTML
-    (atomically). Also writes the executed ``.ipynb`` beside the HTML."""
+    with :func:`report_exporter` (atomically). Also writes the executed ``.ipynb`` beside the
+    HTML."""
     import nbformat
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         # Widget state is left out: widgets need a live kernel (the report shows the
-        # notebook's static snapshots instead) and would make the file tens of MB.
+        # notebook's "report" cells instead) and would make the file tens of MB.
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 store_widget_state=False,
                                 resources={"metadata": {"path": str(workdir)}})
@@ -159,8 +177,7 @@ def execute_notebook(path: Path, html_out: Path, *, env: dict[str, str], workdir
                 os.environ[k] = v
     with atomic_path(html_out.with_suffix(".ipynb")) as tmp:
         nbformat.write(nb, tmp)
-    exporter = HTMLExporter(template_name="lab", embed_images=True)
-    body, _ = exporter.from_notebook_node(nb)
+    body, _ = report_exporter().from_notebook_node(nb)
     # The report holds only pictures and players: drop the template's web scripts
     # (require.js, MathJax) so it opens the same offline.
     body = re.sub(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', "", body)

@@ -6,6 +6,7 @@ An interrupted run leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "atomic_save_npz", "atomic_save_npy"]
+           "atomic_save_npz", "atomic_save_npy", "sha256_file", "fsync_dir"]
 
 
 @contextlib.contextmanager
@@ -74,3 +75,26 @@ def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     atomic_write_bytes(path, buf.getvalue())
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Flush a folder's entries (new names, renames) to disk; a no-op where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from samplevae.audio import SILENCE_PEAK, read_audio
 from samplevae.errors import ParameterError
-from samplevae.params import AudioParams, _check, _JsonMixin, _num
+from samplevae.params import AudioParams, SegmentParams  # SegmentParams re-exported
 
 __all__ = ["SegmentParams", "segment_onsets", "segment_file"]
 
@@ -52,66 +51,6 @@ _CUT_DB = 20.0             # energy falling this far right after a "rise" marks 
 _HOLD_SEC = 0.03            # "before" level: max over this long before the onset
 _RMS_SEC = 0.003            # short-time RMS window of the start refinement
 _PREROLL_SEC = 0.002        # a refined onset starts this much before the first rising sample
-
-
-@dataclass(frozen=True)
-class SegmentParams(_JsonMixin):
-    """How long files are split at onsets.
-
-    Attributes
-    ----------
-    min_gap : float, seconds
-        Minimum time between two kept onsets (a later one closer than this is dropped).
-    min_level_db : float, dB <= 0
-        A segment whose peak is more than ``-min_level_db`` dB below the file's peak is dropped.
-    min_rise_db : float, dB > 0
-        How far a new onset must rise, in at least one frequency band, above the level just
-        before it (the decaying tail of the previous hit). Raise it to split less.
-    backtrack : bool
-        Start segments just before the attack (else at the onset-envelope peak, aligned
-        to the end of its analysis window: at or a few ms after the attack starts).
-    snap_start : float, seconds
-        A first onset earlier than this becomes 0.0.
-    max_segments : int or None
-        Keep at most this many onsets per file: the strongest ones (largest rise).
-    delta, wait, pre_max, post_max, pre_avg, post_avg
-        ``librosa.util.peak_pick`` sensitivity: ``delta`` is the threshold above the local
-        mean of the normalised onset envelope; the others are window lengths in seconds.
-    """
-
-    min_gap: float = 0.05
-    min_level_db: float = -40.0
-    min_rise_db: float = 8.0
-    backtrack: bool = True
-    snap_start: float = 0.5
-    max_segments: int | None = None
-    delta: float = 0.07
-    wait: float = 0.03
-    pre_max: float = 0.03
-    post_max: float = 0.0
-    pre_avg: float = 0.1
-    post_avg: float = 0.1
-
-    def __post_init__(self) -> None:
-        _check(_num(self.min_gap) and 0 <= self.min_gap <= 60,
-               f"min_gap must be in [0, 60] s, got {self.min_gap!r}")
-        _check(_num(self.min_level_db) and -200 <= self.min_level_db <= 0,
-               f"min_level_db must be in [-200, 0] dB (relative to the file's peak), "
-               f"got {self.min_level_db!r}")
-        _check(_num(self.min_rise_db) and 0 < self.min_rise_db <= 60,
-               f"min_rise_db must be in (0, 60] dB, got {self.min_rise_db!r}")
-        _check(isinstance(self.backtrack, bool), f"backtrack must be a bool, got {self.backtrack!r}")
-        _check(_num(self.snap_start) and 0 <= self.snap_start <= 60,
-               f"snap_start must be in [0, 60] s, got {self.snap_start!r}")
-        _check(self.max_segments is None or (
-            isinstance(self.max_segments, int) and not isinstance(self.max_segments, bool)
-            and self.max_segments >= 1),
-            f"max_segments must be None or an integer >= 1, got {self.max_segments!r}")
-        _check(_num(self.delta) and self.delta >= 0, f"delta must be >= 0, got {self.delta!r}")
-        for name in ("wait", "pre_max", "post_max", "pre_avg", "post_avg"):
-            value = getattr(self, name)
-            _check(_num(value) and 0 <= value <= 10,
-                   f"{name} must be in [0, 10] s, got {value!r}")
 
 
 def segment_onsets(audio: np.ndarray, sample_rate: int,

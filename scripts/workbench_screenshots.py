@@ -1,4 +1,4 @@
-"""Screenshots of the workbench widgets for the README, from a real (non-smoke) model.
+"""Screenshots of the workbench widgets for docs/widgets.md, from a real (non-smoke) model.
 
 Runs the quickstart notebook in JupyterLab + Debian's Chromium against a workbench folder
 made by ``samplevae demo`` (or ``prepare_workbench``), clicks the LatentMap and a similarity

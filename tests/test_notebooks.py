@@ -1,4 +1,6 @@
-"""Every notebook runs top to bottom in smoke mode (tiny model) and shows what it teaches.
+"""The notebooks: notebooks/*.py (jupytext percent format) are the source of the committed,
+output-free .ipynb; every notebook runs top to bottom in smoke mode (tiny model) and shows
+what it teaches.
 
 The notebooks share one ``SAMPLEVAE_DEMO_DIR`` so the kit and the model are made once
 (by the quickstart, which runs first); each runs in a temporary copy of ``notebooks/``.
@@ -80,18 +82,95 @@ def notebook_dir(tmp_path_factory) -> Path:
     return out
 
 
-def test_notebooks_are_generated_and_clean():
-    """notebooks/ is what scripts/make_notebooks.py writes: no outputs, no counts."""
-    run = subprocess.run([sys.executable, str(REPO / "scripts" / "make_notebooks.py"), "--check"],
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert names == sorted(EXPECTED)
-    for name in names:
-        nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+def _pairs() -> list[tuple[Path, Path]]:
+    return [(p, p.with_suffix(".ipynb")) for p in sorted(NOTEBOOKS.glob("*.py"))]
+
+
+def test_each_notebook_is_a_jupytext_pair_of_py_and_clean_ipynb():
+    """notebooks/*.py (percent format) are the source; each .ipynb beside it has the same
+    cells (type, code, tags) through jupytext, no outputs, no counts, and unique cell ids."""
+    import jupytext
+
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(EXPECTED)
+    assert sorted(ipynb.name for _, ipynb in _pairs()) == sorted(EXPECTED)
+    for py, ipynb in _pairs():
+        assert py.read_text(encoding="utf-8").startswith("# ---\n# jupyter:"), py
+        source = jupytext.read(py)
+        assert source.metadata["jupytext"]["formats"] == "ipynb,py:percent", py
+        nb = nbformat.read(ipynb, as_version=4)
+        nbformat.validate(nb)
+        # The .ipynb through jupytext, as jupytext reads the .py (same metadata filter).
+        through = jupytext.reads(jupytext.writes(nb, fmt="py:percent"), fmt="py:percent")
+        assert len(through.cells) == len(source.cells), f"{ipynb.name} is stale: run make notebooks"
+        for k, (a, b) in enumerate(zip(through.cells, source.cells, strict=True)):
+            assert (a.cell_type, a.source, a.metadata) == (b.cell_type, b.source, b.metadata), \
+                f"{ipynb.name} cell {k} differs from {py.name}: run make notebooks"
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        ids = [cell.id for cell in nb.cells]
+        assert len(set(ids)) == len(ids), f"{ipynb.name}: duplicate cell ids"
         for cell in nb.cells:
             if cell.cell_type == "code":
-                assert cell.outputs == [] and cell.execution_count is None, name
+                assert cell.outputs == [] and cell.execution_count is None, \
+                    f"{ipynb.name} has outputs: run make notebooks"
+
+
+def test_regenerating_the_notebooks_changes_nothing(tmp_path):
+    """What `make notebooks` runs (jupytext --update --to ipynb) rewrites each committed
+    .ipynb byte for byte: its cell ids are kept, so regenerating makes no diff."""
+    copy = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints",
+                                                                   "workbench_out"))
+    pys = sorted(str(p) for p in copy.glob("*.py"))
+    run = subprocess.run([sys.executable, "-m", "jupytext", "--update", "--to", "ipynb", *pys],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    for name in sorted(EXPECTED):
+        assert (copy / name).read_bytes() == (NOTEBOOKS / name).read_bytes(), \
+            f"notebooks/{name} is not what `make notebooks` writes: run make notebooks"
+
+
+def test_notebook_helpers(monkeypatch, tmp_path, capsys):
+    from samplevae.errors import ParameterError
+    from samplevae.notebook import first_in_folder, setup
+
+    monkeypatch.setenv("SAMPLEVAE_SMOKE", "1")
+    monkeypatch.setenv("SAMPLEVAE_DEMO_DIR", str(tmp_path / "wb"))
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    assert setup() == (True, (tmp_path / "wb").resolve())
+    assert "smoke (tiny) configuration - working in" in capsys.readouterr().out
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+    monkeypatch.setenv("SAMPLEVAE_SMOKE", "0")
+    monkeypatch.delenv("SAMPLEVAE_DEMO_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert setup(verbose=False) == (False, (tmp_path / "workbench_out").resolve())
+
+    paths = ["/kit/snare/s0.wav", "/kit/kick/k0.wav", "/kit/kick/k1.wav"]
+    assert first_in_folder(paths, "kick") == "/kit/kick/k0.wav"
+    with pytest.raises(ParameterError, match="no file in a folder named 'clap'.*kick, snare"):
+        first_in_folder(paths, "clap")
+
+
+def test_report_shows_report_cells_output_only_and_widget_cells_code_only():
+    """The demo's HTML report: a cell tagged "report" shows its pictures and players but not
+    its code; a cell tagged "widget" shows its code but not the widget (no live kernel)."""
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from samplevae.demo_report import report_exporter
+
+    widget = new_code_cell("monitor = TrainingMonitor(logdir)\nmonitor",
+                           metadata={"tags": ["widget"]})
+    widget.outputs = [new_output("display_data", data={
+        "text/plain": "WIDGET_REPR", WIDGET_MIME: {"model_id": "abc", "version_major": 2,
+                                                    "version_minor": 0}})]
+    report = new_code_cell("show_training(REPORT_CODE)", metadata={"tags": ["report"]})
+    report.outputs = [new_output("display_data", data={
+        "text/html": '<audio controls="controls">REPORT_PLAYER</audio>'})]
+    plain = new_code_cell("print('PLAIN_CODE')")
+    plain.outputs = [new_output("stream", name="stdout", text="PLAIN_OUTPUT")]
+    html, _ = report_exporter().from_notebook_node(new_notebook(cells=[widget, report, plain]))
+    assert "TrainingMonitor" in html and "WIDGET_REPR" not in html
+    assert "REPORT_PLAYER" in html and "REPORT_CODE" not in html
+    assert "PLAIN_CODE" in html and "PLAIN_OUTPUT" in html
 
 
 @pytest.mark.slow
@@ -104,7 +183,6 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(name, notebook_dir, demo_dir,
     monkeypatch.setenv("SAMPLEVAE_DEMO_DIR", str(demo_dir))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.delenv("SAMPLEVAE_REPORT", raising=False)
     nb = nbformat.read(notebook_dir / name, as_version=4)
     t0 = time.monotonic()
     NotebookClient(nb, timeout=600, kernel_name="python3",
@@ -120,6 +198,10 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(name, notebook_dir, demo_dir,
         if "widget" in tags:
             assert any(WIDGET_MIME in o.get("data", {}) for o in cell.outputs), \
                 f"{name}: the cell tagged {tags} displays no widget"
+        if "report" in tags:  # still pictures and players for the HTML report
+            assert any("image/png" in o.get("data", {})
+                       or "<audio" in str(o.get("data", {}).get("text/html", ""))
+                       for o in cell.outputs), f"{name}: the report cell shows no picture"
         text = _text(cell.outputs)
         for tag in tags:
             want = EXPECTED[name].get(tag, [])

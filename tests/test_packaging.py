@@ -157,3 +157,52 @@ def test_console_script_help(command):
     assert "usage: samplevae" in out.stdout
     if command:
         assert command[0] in out.stdout
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _markdown_pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_readme_is_a_front_page_linking_to_the_docs():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    for cmd in ("make demo", "make test"):
+        assert cmd in text
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"](docs/{page.name})" in text, f"README does not link to docs/{page.name}"
+
+
+def test_every_cli_command_is_in_the_readme_table():
+    import argparse
+
+    from samplevae.cli import build_parser
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [name for name in sub.choices if f"`samplevae {name}" not in text]
+    assert not missing, f"README's command table lacks: {missing}"
+
+
+@pytest.mark.parametrize("page", _markdown_pages(), ids=lambda p: p.name)
+def test_doc_links_point_to_existing_files_and_headings(page):
+    text = page.read_text(encoding="utf-8")
+    code_free = re.sub(r"```.*?```", "", text, flags=re.S)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", code_free):
+        if re.match(r"[a-z]+:", target):
+            continue  # a web address
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists():
+            broken.append(target)
+        elif anchor and dest.suffix == ".md":
+            body = re.sub(r"```.*?```", "", dest.read_text(encoding="utf-8"), flags=re.S)
+            slugs = {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", body, flags=re.M)}
+            if anchor not in slugs:
+                broken.append(target)
+    assert not broken, f"{page.name}: broken links {broken}"

@@ -8,7 +8,14 @@ import math
 import pytest
 
 from samplevae.errors import ParameterError
-from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams, params_hash
+from samplevae.params import (
+    AudioParams,
+    ModelParams,
+    RunParams,
+    SegmentParams,
+    TrainParams,
+    params_hash,
+)
 
 # --- validation -----------------------------------------------------------------------------
 
@@ -71,6 +78,19 @@ BAD_VALUES = [
     (TrainParams, "num_steps", -5, "num_steps"),
     (TrainParams, "class_weighting", "yes", "class_weighting"),
     (TrainParams, "seed", 1.5, "seed"),
+    (SegmentParams, "min_gap", -0.1, "min_gap"),
+    (SegmentParams, "min_gap", math.nan, "min_gap"),
+    (SegmentParams, "min_level_db", 3.0, "min_level_db"),
+    (SegmentParams, "min_rise_db", 0.0, "min_rise_db"),
+    (SegmentParams, "backtrack", 1, "backtrack"),
+    (SegmentParams, "snap_start", -1.0, "snap_start"),
+    (SegmentParams, "max_segments", 0, "max_segments"),
+    (SegmentParams, "max_segments", 2.5, "max_segments"),
+    (SegmentParams, "max_segments", True, "max_segments"),
+    (SegmentParams, "delta", -0.1, "delta"),
+    (SegmentParams, "wait", -0.01, "wait"),
+    (SegmentParams, "pre_avg", 11.0, "pre_avg"),
+    (SegmentParams, "post_max", "0", "post_max"),
 ]
 
 
@@ -139,6 +159,8 @@ ROUND_TRIP = [
                 iaf_steps=0, iaf_hidden=10, beta=0.5),
     TrainParams(),
     TrainParams(batch_size=8, num_steps=100, class_weighting=True, seed=7),
+    SegmentParams(),
+    SegmentParams(min_gap=0.2, min_level_db=-30.0, max_segments=8, backtrack=False),
 ]
 
 
@@ -151,12 +173,24 @@ def test_json_round_trip(params):
     assert type(params).from_dict(params.to_dict()) == params
 
 
-@pytest.mark.parametrize("cls", [AudioParams, ModelParams, TrainParams, RunParams])
+@pytest.mark.parametrize("cls", [AudioParams, ModelParams, TrainParams, RunParams,
+                                 SegmentParams])
 def test_unknown_keys_are_rejected(cls):
     data = cls().to_dict()
     data["smaple_rate"] = 8000  # a typo must not pass silently
     with pytest.raises(ParameterError, match="smaple_rate"):
         cls.from_dict(data)
+
+
+def test_missing_keys_take_defaults():
+    assert SegmentParams.from_dict({}) == SegmentParams()
+    assert SegmentParams.from_dict({"min_gap": 0.2}) == SegmentParams(min_gap=0.2)
+
+
+def test_segment_params_still_import_from_segment():
+    from samplevae import segment
+
+    assert segment.SegmentParams is SegmentParams
 
 
 def test_unknown_nested_key_is_rejected():

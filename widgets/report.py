@@ -2,34 +2,32 @@
 
 Widgets need a live kernel; an exported notebook (the report of ``samplevae demo``) shows
 these instead: PNG figures and ``<audio>`` players with the sound embedded as base64.
+The notebooks call them in cells tagged ``report``: the report shows those cells' output
+without their code (see :func:`samplevae.demo_report.execute_notebook`).
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
+from samplevae.plotting import figure_png, new_figure
 from widgets._base import short_name
 from widgets._spectrogram import spectrogram_png
 
-__all__ = ["training_curves_png", "show_training", "show_sound", "show_sounds", "show_blend",
-           "show_similar"]
+__all__ = ["training_curves_png", "show_training", "show_map", "show_sound", "show_sounds",
+           "show_blend", "show_similar"]
 
 
 def training_curves_png(logdir: str | Path) -> bytes:
     """PNG of a model directory's history: losses (train and validation), classifier
     accuracy and balanced accuracy, and the learning rate."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from samplevae.modeldir import ModelDir
 
     md = ModelDir(logdir)
     train, valid = md.metrics("train"), md.metrics("valid")
-    fig = Figure(figsize=(11, 3.2), dpi=90)
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 3.2))
     axes = fig.subplots(1, 3)
     for key, colour in (("loss", "k"), ("reconstruction", "tab:blue"), ("kl", "tab:orange"),
                         ("classifier", "tab:green")):
@@ -59,9 +57,7 @@ def training_curves_png(logdir: str | Path) -> bytes:
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def show_training(logdir: str | Path) -> None:
@@ -74,6 +70,13 @@ def show_training(logdir: str | Path) -> None:
     png = ModelDir(logdir).confusion_png_path
     if png.is_file():
         display(Image(png.read_bytes()))
+
+
+def show_map(latent_map) -> None:
+    """A still picture of a :class:`~widgets.LatentMap` (its points and generated stars)."""
+    from IPython.display import Image, display
+
+    display(Image(latent_map.snapshot_png()))
 
 
 def show_sound(title: str, audio: np.ndarray, sample_rate: int, feats: np.ndarray | None = None) -> None:
