@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from samplevae.params import AudioParams
 __all__ = [
     "AUDIO_EXTENSIONS",
     "is_audio_file",
+    "SkippedFile",
+    "find_audio_files",
     "read_audio",
     "load_audio",
     "fit_length",
@@ -39,6 +42,73 @@ SILENCE_PEAK = 1e-5
 def is_audio_file(path: str | Path) -> bool:
     """True when ``path``'s extension (any case) is one we load."""
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was found but could not be used, and why."""
+
+    path: str
+    reason: str
+
+
+def find_audio_files(root: str | Path) -> tuple[list[Path], list[SkippedFile]]:
+    """Every audio file below ``root``, recursively, following symlinks safely.
+
+    Returns
+    -------
+    files : sorted list of paths (as found, not resolved)
+    problems : symlink loops, dangling links and unreadable folders met on the way
+    """
+    root = Path(root)
+    files: list[Path] = []
+    problems: list[SkippedFile] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def onerror(e: OSError) -> None:
+        problems.append(SkippedFile(str(e.filename), f"cannot list folder: {e.strerror or e}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
+        try:
+            st = os.stat(dirpath)
+        except OSError as e:
+            problems.append(SkippedFile(dirpath, f"cannot enter folder: {e.strerror or e}"))
+            dirnames[:] = []
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen_dirs:
+            problems.append(SkippedFile(dirpath, "symlink loop (folder already visited)"))
+            dirnames[:] = []
+            continue
+        seen_dirs.add(ident)
+        dirnames.sort()
+        # os.walk lists a looping or dangling symlink as a plain name; classify it here.
+        for name in list(dirnames):
+            p = Path(dirpath) / name
+            if p.is_symlink() and not p.exists():
+                dirnames.remove(name)
+                problems.append(SkippedFile(str(p), _broken_link_reason(p)))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if not is_audio_file(p):
+                continue
+            if p.is_symlink() and not p.exists():
+                problems.append(SkippedFile(str(p), _broken_link_reason(p)))
+                continue
+            files.append(p)
+    return files, problems
+
+
+def _broken_link_reason(p: Path) -> str:
+    try:
+        p.resolve(strict=True)
+    except RuntimeError:
+        return "symlink loop"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symlink loop"
+        return "dangling symlink"
+    return "dangling symlink"
 
 
 def _open_failure(path: Path, e: OSError) -> AudioLoadError:

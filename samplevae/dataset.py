@@ -9,7 +9,6 @@ and reported, not during training. This module does not import TensorFlow.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from samplevae.audio import is_audio_file
+from samplevae.audio import SkippedFile, find_audio_files
 from samplevae.errors import DatasetError
 from samplevae.features import extract_features
 from samplevae.io import atomic_write_json
@@ -33,7 +32,6 @@ __all__ = [
     "DatasetEntry",
     "SkippedFile",
     "Dataset",
-    "find_audio_files",
     "make_dataset",
     "make_dataset_classifier",
     "load_dataset",
@@ -69,6 +67,9 @@ class Workspace:
         return self.root / "cache" / "features"
 
     def dataset_path(self, name: str) -> Path:
+        """``<root>/datasets/<name>.json``; a name that could point elsewhere (``../x``,
+        ``/x``, ``a/b``) is a :class:`DatasetError`, for reading as for writing."""
+        _check_name(name)
         return self.datasets_dir / f"{name}.json"
 
     def __repr__(self) -> str:
@@ -93,14 +94,6 @@ class DatasetEntry:
     label: str | None
     split: Split
     silent: bool = False
-
-
-@dataclass(frozen=True)
-class SkippedFile:
-    """A file that was found but could not be used, and why."""
-
-    path: str
-    reason: str
 
 
 @dataclass
@@ -242,65 +235,6 @@ class Dataset:
         return "\n".join(lines)
 
 
-def find_audio_files(root: str | Path) -> tuple[list[Path], list[SkippedFile]]:
-    """Every audio file below ``root``, recursively, following symlinks safely.
-
-    Returns
-    -------
-    files : sorted list of paths (as found, not resolved)
-    problems : symlink loops, dangling links and unreadable folders met on the way
-    """
-    root = Path(root)
-    files: list[Path] = []
-    problems: list[SkippedFile] = []
-    seen_dirs: set[tuple[int, int]] = set()
-
-    def onerror(e: OSError) -> None:
-        problems.append(SkippedFile(str(e.filename), f"cannot list folder: {e.strerror or e}"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
-        try:
-            st = os.stat(dirpath)
-        except OSError as e:
-            problems.append(SkippedFile(dirpath, f"cannot enter folder: {e.strerror or e}"))
-            dirnames[:] = []
-            continue
-        ident = (st.st_dev, st.st_ino)
-        if ident in seen_dirs:
-            problems.append(SkippedFile(dirpath, "symlink loop (folder already visited)"))
-            dirnames[:] = []
-            continue
-        seen_dirs.add(ident)
-        dirnames.sort()
-        # os.walk lists a looping or dangling symlink as a plain name; classify it here.
-        for name in list(dirnames):
-            p = Path(dirpath) / name
-            if p.is_symlink() and not p.exists():
-                dirnames.remove(name)
-                problems.append(SkippedFile(str(p), _broken_link_reason(p)))
-        for name in sorted(filenames):
-            p = Path(dirpath) / name
-            if not is_audio_file(p):
-                continue
-            if p.is_symlink() and not p.exists():
-                problems.append(SkippedFile(str(p), _broken_link_reason(p)))
-                continue
-            files.append(p)
-    return files, problems
-
-
-def _broken_link_reason(p: Path) -> str:
-    try:
-        p.resolve(strict=True)
-    except RuntimeError:
-        return "symlink loop"
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "symlink loop"
-        return "dangling symlink"
-    return "dangling symlink"
-
-
 def stratified_split(labels: Sequence[str | None], train_ratio: float, seed: int) -> list[Split]:
     """Assign each item to train or valid, per class, reproducibly.
 
@@ -330,7 +264,7 @@ def stratified_split(labels: Sequence[str | None], train_ratio: float, seed: int
 
 
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise DatasetError(
             f"invalid dataset name {name!r}: use letters, digits, '_', '-' and '.', "
             "starting with a letter, digit or '_'")
@@ -498,4 +432,4 @@ def list_datasets(workspace: Workspace | str | Path | None = None) -> list[str]:
     ws = _workspace(workspace)
     if not ws.datasets_dir.is_dir():
         return []
-    return sorted(p.stem for p in ws.datasets_dir.glob("*.json") if not p.name.startswith("."))
+    return sorted(p.stem for p in ws.datasets_dir.glob("*.json") if _NAME_RE.fullmatch(p.stem))

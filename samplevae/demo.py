@@ -68,8 +68,51 @@ class Workbench:
         return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
+#: Written into every workbench's state file: the mark of a folder the demo made.
+MADE_BY = "samplevae demo"
+
+
 def _state_path(out: Path) -> Path:
     return out / "workbench.json"
+
+
+def _read_state(out: Path) -> dict | None:
+    """The demo's state in ``out``, or ``None`` when ``out`` holds no workbench made by it."""
+    path = _state_path(out)
+    if not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict):
+        return None
+    # older workbenches carry no mark, but always a kit and the smoke flag
+    if state.get("made_by") == MADE_BY or {"kit", "smoke"} <= state.keys():
+        return state
+    return None
+
+
+def _is_empty_dir(out: Path) -> bool:
+    return out.is_dir() and next(out.iterdir(), None) is None
+
+
+def _check_ours(out: Path, action: str) -> dict | None:
+    """The state of ``out`` if it is a workbench made by the demo; ``None`` if it does not
+    exist or is empty; else a :class:`ParameterError` (the demo never touches a foreign
+    folder, let alone deletes it)."""
+    if not out.exists() or _is_empty_dir(out):
+        return None
+    if not out.is_dir():
+        raise ParameterError(f"{out} is not a folder; refusing to {action} it")
+    state = _read_state(out)
+    if state is None:
+        why = ("its workbench.json is not one the demo wrote" if _state_path(out).exists()
+               else "it has no workbench.json")
+        raise ParameterError(
+            f"refusing to {action} {out}: it is not empty and holds no workbench made by "
+            f"samplevae demo ({why}); choose a new or empty folder with --out")
+    return state
 
 
 def prepare_workbench(
@@ -93,6 +136,8 @@ def prepare_workbench(
     num_steps : training steps at most (smoke default 60)
 
     Each stage is skipped when its result is already there: a second call trains nothing.
+    ``out_dir`` must be new, empty, or a workbench made here (its ``workbench.json``
+    says so); any other folder is a :class:`ParameterError`, never written into.
     """
     from samplevae.dataset import Workspace, load_dataset, make_dataset
     from samplevae.errors import DatasetError
@@ -101,13 +146,15 @@ def prepare_workbench(
     out = Path(out_dir or os.environ.get("SAMPLEVAE_DEMO_DIR") or "workbench_out").resolve()
     smoke = is_smoke(smoke)
     per_class = per_class or (SMOKE_PER_CLASS if smoke else DEFAULT_PER_CLASS)
-    state = {}
-    if _state_path(out).is_file():
-        state = json.loads(_state_path(out).read_text())
+    state = _check_ours(out, "use")
+    if state is not None:
         if state.get("smoke") != smoke:
             raise ParameterError(f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
                              "use another folder or start fresh")
-    out.mkdir(parents=True, exist_ok=True)
+    if state is None:  # a new or empty folder: mark it as ours before anything else
+        state = {"made_by": MADE_BY, "smoke": smoke}
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(_state_path(out), state)
     kit_dir, ws, name, logdir = out / "kit", Workspace(out / "workspace"), "drum_kit", out / "model"
 
     kit = {"per_class": per_class, "seed": seed}
@@ -131,7 +178,7 @@ def prepare_workbench(
                      progress=progress)
 
     if not state.get("trained"):
-        from samplevae.train import train
+        from samplevae.training import train
 
         steps = num_steps if num_steps is not None else (SMOKE_STEPS if smoke else None)
         budget = time_budget if time_budget is not None else (None if smoke else DEFAULT_TIME_BUDGET)
@@ -152,7 +199,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, fresh: bool = False, smoke: bo
     from samplevae.demo_report import run_demo_stages
 
     out = Path(out_dir).resolve()
-    if fresh and out.exists():
+    if fresh and _check_ours(out, "delete (--fresh)") is not None:
         shutil.rmtree(out)
     t0 = time.monotonic()
     wb = prepare_workbench(out, smoke=smoke, per_class=per_class, time_budget=time_budget,

@@ -4,9 +4,12 @@
 ``top_db`` below it and scaled to [0, 1]. ``audio_from_features`` inverts it with the
 mel pseudo-inverse and (fast) Griffin-Lim.
 
-``extract_features`` runs over many files on every core with a progress bar, through an
-on-disk :class:`FeatureCache` keyed by the audio parameters and each file's path, size and
-mtime, so a second run computes nothing. This module does not import TensorFlow.
+``extract_features`` runs over many files on every core with a progress bar
+(:func:`samplevae.parallel.parallel_map`), through an on-disk :class:`FeatureCache` keyed by
+the audio parameters and each file's path, size and mtime, so a second run computes
+nothing. Each cache entry carries a CRC-32 that is checked on read; a damaged entry, or
+one holding values no feature can have (NaN, infinite, outside [0, 1]), is named in a
+warning and recomputed. This module does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
+import zipfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import numpy as np
 
 from samplevae.audio import is_silent, load_audio
 from samplevae.errors import AudioLoadError, ParameterError
-from samplevae.io import atomic_save_npy
+from samplevae.io import atomic_save_npz
 from samplevae.params import AudioParams
 
 __all__ = [
@@ -151,30 +153,54 @@ def file_signature(path: str | Path, offset: float = 0.0) -> str:
 
 
 class FeatureCache:
-    """Features on disk, one ``.npy`` per (file, size, mtime, offset) under a folder per
-    audio-parameter set. Writes are atomic; a changed file gets a new key, so stale
-    entries are never read."""
+    """Features on disk, one ``.npz`` per (file, size, mtime, offset) under a folder per
+    audio-parameter set, holding the features and the file's silence flag.
+
+    Writes are atomic, and a changed file gets a new key, so stale entries are never read.
+    The zip container records a CRC-32 of each array, checked when it is read: flipped or
+    missing bytes make the entry unreadable. An unreadable entry, one of the wrong shape,
+    or one with values features never have (NaN, infinite, outside [0, 1]) is reported
+    (a warning naming the file and why), deleted and treated as missing, so it is
+    recomputed; it is never served."""
 
     def __init__(self, root: str | Path, params: AudioParams):
         self.params = params
         self.root = Path(root) / params.key()
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.npy"
+        return self.root / key[:2] / f"{key}.npz"
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str) -> tuple[np.ndarray, bool] | None:
+        """``(features, silent)`` of a valid entry, else ``None``."""
         path = self._path(key)
         try:
-            arr = np.load(path, allow_pickle=False)
+            with np.load(path, allow_pickle=False) as z:
+                arr, silent = z["features"], bool(z["silent"])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
-            log.warning("ignoring unreadable cache entry %s (%s)", path, e)
-            return None
-        return arr if arr.shape == self.params.shape else None
+        except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError,
+                zipfile.BadZipFile) as e:
+            return self._reject(path, f"unreadable ({type(e).__name__}: {e})")
+        if arr.shape != self.params.shape or arr.dtype != np.float32:
+            return self._reject(path, f"holds {arr.dtype} {arr.shape}, expected float32 "
+                                      f"{self.params.shape}")
+        if not np.all(np.isfinite(arr)):
+            return self._reject(path, "holds NaN or infinite values")
+        if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
+            return self._reject(path, "holds values outside [0, 1]")
+        return arr, silent
 
-    def put(self, key: str, feats: np.ndarray) -> None:
-        atomic_save_npy(self._path(key), np.asarray(feats, dtype=np.float32))
+    def _reject(self, path: Path, reason: str) -> None:
+        log.warning("ignoring cache entry %s: %s; recomputing it", path, reason)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+
+    def put(self, key: str, feats: np.ndarray, silent: bool = False) -> None:
+        atomic_save_npz(self._path(key), features=np.asarray(feats, dtype=np.float32),
+                        silent=np.array(bool(silent)))
 
 
 @dataclass
@@ -228,10 +254,6 @@ def _compute_one(args: tuple[str, float, AudioParams]) -> tuple[np.ndarray | Non
     return features(audio, params), is_silent(audio), None
 
 
-def _silence_marker(cache: FeatureCache, key: str) -> Path:
-    return cache._path(key).with_suffix(".silent")
-
-
 def extract_features(
     paths: Sequence[str | Path],
     params: AudioParams | None = None,
@@ -258,7 +280,7 @@ def extract_features(
     ExtractionResult
         One :class:`FileFeature` per path, in order; failures carry the reason.
     """
-    from tqdm.auto import tqdm
+    from samplevae.parallel import parallel_map
 
     params = params or AudioParams()
     offsets = list(offsets) if offsets is not None else [0.0] * len(paths)
@@ -277,45 +299,18 @@ def extract_features(
             if keys[i] is not None:
                 hit = cache.get(keys[i])
                 if hit is not None:
-                    it.features, it.cached = hit, True
-                    it.silent = _silence_marker(cache, keys[i]).exists()
+                    it.features, it.silent = hit
+                    it.cached = True
                     continue
         todo.append(i)
 
-    workers = workers or os.cpu_count() or 1
     jobs = [(items[i].path, items[i].offset, params) for i in todo]
-    bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=desc, unit="file",
-               disable=not progress)
-    try:
-        if workers > 1 and len(jobs) > 8:
-            import multiprocessing as mp
-
-            ctx = mp.get_context("spawn" if _tensorflow_loaded() else "fork")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                results = pool.map(_compute_one, jobs, chunksize=max(1, min(32, len(jobs) // (4 * workers))))
-                _collect(results, todo, items, keys, cache, bar)
-        else:
-            _collect(map(_compute_one, jobs), todo, items, keys, cache, bar)
-    finally:
-        bar.close()
-    return ExtractionResult(items)
-
-
-def _collect(results, todo, items, keys, cache, bar) -> None:
-    for i, (feats, silent, error) in zip(todo, results, strict=False):
+    for j, (feats, silent, error) in parallel_map(
+            _compute_one, jobs, workers=workers, progress=progress, desc=desc,
+            initial=len(items) - len(todo)):
+        i = todo[j]
         it = items[i]
         it.features, it.silent, it.error = feats, silent, error
         if cache is not None and feats is not None and keys[i] is not None:
-            if silent:  # marker first: an entry is only a hit once its .npy exists
-                marker = _silence_marker(cache, keys[i])
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
-            cache.put(keys[i], feats)
-        bar.update(1)
-
-
-def _tensorflow_loaded() -> bool:
-    import sys
-
-    # Forking a process that has started TensorFlow's thread pools can deadlock.
-    return "tensorflow" in sys.modules
+            cache.put(keys[i], feats, silent)
+    return ExtractionResult(items)

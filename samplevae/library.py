@@ -2,10 +2,15 @@
 embedded by a model and searchable by similarity.
 
 The embeddings are cached in the model directory (``libraries/<key>.npz``, one file written
-atomically) keyed by the library folders and segmentation settings; inside, each file's
-path, size and mtime, the model's weights fingerprint and the audio parameters decide what
-is still valid. Re-opening the same library computes nothing; added, changed and deleted
-files are updated incrementally; new weights re-embed (the segmentation is kept).
+atomically) keyed by the library folders (resolved) and segmentation settings; inside, each
+file's resolved absolute path, size and mtime, the model's weights fingerprint and the audio
+parameters decide what is still valid. Re-opening the same library computes nothing, by
+whatever spelling of its folders (relative, absolute, through a symlink) and from any
+working directory; ``paths`` report each file below the folder as the caller spelled it
+(made absolute). Added, changed and deleted files are updated incrementally; new weights
+re-embed (the segmentation is kept). A long build saves what it has done every
+``save_every`` seconds and when interrupted, so the next open computes only the rest; a
+cut-off or damaged cache file is named in a warning and rebuilt.
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +37,7 @@ __all__ = ["Library", "LibraryStats", "library_key"]
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
-_CHUNK = 1024  # files per batch of work: bounds memory for very large libraries
+SAVE_EVERY = 2.0  # seconds between progress saves of a long library build (at least)
 
 
 @dataclass
@@ -151,6 +157,7 @@ class Library:
         workers: int | None = None,
         progress: bool = True,
         exact_threshold: int = 20000,
+        save_every: float | None = None,
     ) -> Library:
         """Build, or update from the cache, the library of every audio file below ``roots``.
 
@@ -161,92 +168,98 @@ class Library:
         weights_fingerprint : changes when the model's weights change
         cache_dir : where ``<key>.npz`` lives (``None``: no cache)
         segmentation : split long files at onsets (``None``: first clip of each file)
+        save_every : seconds between saves of the work done so far during a long build
+            (also saved when interrupted), so an interrupted build is resumed, not redone;
+            default :data:`SAVE_EVERY` (2 s, longer when a save takes more than 5 % of that)
         """
-        from tqdm.auto import tqdm
-
-        from samplevae.dataset import find_audio_files
-
+        adaptive = save_every is None
+        save_every = SAVE_EVERY if save_every is None else float(save_every)
         root_list = [roots] if isinstance(roots, str | Path) else list(roots)
         if not root_list:
             raise SampleVAEError("no library folder given")
-        root_strs = []
-        files: list[str] = []
-        skipped: list[tuple[str, str]] = []
-        for r in root_list:
-            r = Path(r)
-            if not r.is_dir():
-                raise SampleVAEError(f"library folder {str(r)!r} does not exist or is not a folder")
-            root_strs.append(str(r.resolve()))
-            found, problems = find_audio_files(r)
-            files += [str(f) for f in found]
-            skipped += [(p.path, p.reason) for p in problems]
+        shown_roots, real_roots, files, skipped = _scan(root_list)
 
-        key = library_key(root_strs, segmentation)
+        key = library_key(real_roots, segmentation)
         cache_path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
         old = _read_cache(cache_path, audio) if cache_path is not None else None
         same_weights = old is not None and old["weights"] == weights_fingerprint
 
         stats = LibraryStats(reembedded=old is not None and not same_weights)
-        rows: dict[str, tuple[list[float], np.ndarray | None]] = {}
-        sigs: dict[str, tuple[int, int]] = {}
+        build = _Build(files, embed)
         todo: list[tuple[str, list[float] | None]] = []
-        for f in files:
-            sig = _signature(f)
+        for shown, real in files:
+            sig = _signature(real)
             if sig is None:
-                skipped.append((f, "cannot stat file"))
+                skipped.append((shown, "cannot stat file"))
                 continue
-            sigs[f] = sig
-            prev = old["files"].get(f) if old is not None else None
+            build.sigs[real] = sig
+            prev = old["files"].get(real) if old is not None else None
             if prev is not None and tuple(prev["sig"]) == sig:
                 if "error" in prev:
-                    skipped.append((f, prev["error"]))
+                    build.errors[real] = prev["error"]
+                    skipped.append((shown, prev["error"]))
                     stats.reused += 1
                 elif same_weights:
-                    rows[f] = (prev["onsets"], old["embeddings"][prev["start"]:prev["stop"]])
+                    build.rows[real] = (prev["onsets"],
+                                        old["embeddings"][prev["start"]:prev["stop"]])
                     stats.reused += 1
                 else:  # keep the segmentation, embed again
-                    todo.append((f, prev["onsets"]))
+                    todo.append((real, prev["onsets"]))
             else:
-                todo.append((f, None))
+                todo.append((real, None))
         if old is not None:
-            stats.removed = sum(1 for f in old["files"] if f not in sigs)
+            stats.removed = sum(1 for f in old["files"] if f not in build.sigs)
 
-        errors: dict[str, str] = {f: r for f, r in skipped if f in sigs}
-        bar = tqdm(total=len(todo), desc="library", unit="file", disable=not progress or not todo)
+        def save() -> None:
+            if cache_path is not None:
+                _write_cache(cache_path, real_roots, segmentation, build.snapshot(), audio,
+                             weights_fingerprint)
+
+        from samplevae.parallel import parallel_map
+
+        shown_of = dict((real, shown) for shown, real in files)
+        jobs = [(path, audio, segmentation, onsets) for path, onsets in todo]
+        last_save = time.monotonic()
         try:
-            for path, result in _run_jobs(todo, audio, segmentation, workers):
-                onsets, feats, error = result
+            for j, (onsets, feats, error) in parallel_map(
+                    _file_job, jobs, workers=workers, ordered=True, serial_below=17,
+                    progress=progress, desc="library"):
+                path = todo[j][0]
                 if error is not None:
-                    errors[path] = error
-                    skipped.append((path, error))
+                    build.errors[path] = error
+                    skipped.append((shown_of[path], error))
                     stats.failed += 1
                 else:
-                    rows[path] = (onsets, feats)
+                    build.rows[path] = (onsets, feats)
                     stats.computed += 1
-                bar.update(1)
                 # Embed in batches as features arrive, so memory stays bounded.
-                _embed_pending(rows, embed, force=False)
-        finally:
-            bar.close()
-        _embed_pending(rows, embed, force=True)
+                build.embed_pending(force=False)
+                if time.monotonic() - last_save >= save_every:
+                    t0 = time.monotonic()
+                    build.embed_pending(force=True)
+                    save()
+                    last_save = time.monotonic()
+                    if adaptive:  # a huge library's save takes long: keep it under ~5 %
+                        save_every = max(save_every, 20 * (last_save - t0))
+        except BaseException:
+            # Keep what was done: the next open computes only the rest.
+            build.embed_pending_or_drop()
+            if cache_path is not None and (stats.computed or stats.failed):
+                try:
+                    save()
+                    log.warning("library: interrupted; saved %d file(s) done so far to %s",
+                                stats.computed + stats.failed, cache_path)
+                except Exception as e:  # never hide the interruption behind a save error
+                    log.warning("library: could not save the work done to %s (%s)",
+                                cache_path, e)
+            raise
+        build.embed_pending(force=True)
 
-        lib_paths, lib_onsets, lib_emb, file_meta = [], [], [], {}
-        for f in files:
-            if f in rows:
-                onsets, emb = rows[f]
-                file_meta[f] = {"sig": list(sigs[f]), "onsets": onsets,
-                                "start": len(lib_paths), "stop": len(lib_paths) + len(onsets)}
-                lib_paths += [f] * len(onsets)
-                lib_onsets += onsets
-                lib_emb.append(emb)
-            elif f in errors and f in sigs:
-                file_meta[f] = {"sig": list(sigs[f]), "error": errors[f]}
-        embeddings = (np.concatenate(lib_emb).astype(np.float32) if lib_emb
-                      else np.zeros((0, 0), dtype=np.float32))
-        lib = cls(root_strs, lib_paths, lib_onsets, embeddings, skipped, segmentation, cache_path,
-                  stats, exact_threshold)
+        snap = build.snapshot()
+        lib = cls(shown_roots, [shown_of[p] for p in snap.paths], snap.onsets, snap.embeddings,
+                  skipped, segmentation, cache_path, stats, exact_threshold)
         if cache_path is not None and (todo or stats.removed or old is None):
-            _write_cache(cache_path, lib, file_meta, audio, weights_fingerprint)
+            _write_cache(cache_path, real_roots, segmentation, snap, audio, weights_fingerprint)
         for p, r in skipped:
             log.warning("library: skipped %s: %s", p, r)
         return lib
@@ -255,62 +268,130 @@ class Library:
 _PENDING_BATCH = 512
 
 
-def _embed_pending(rows, embed, *, force: bool) -> None:
-    """Replace feature stacks in ``rows`` by embeddings, a batch at a time."""
-    pending = [f for f, (_, x) in rows.items() if x is not None and x.ndim == 3]
-    n = sum(rows[f][1].shape[0] for f in pending)
-    if not pending or (n < _PENDING_BATCH and not force):
-        return
-    batch = np.concatenate([rows[f][1] for f in pending])
-    emb = np.asarray(embed(batch), dtype=np.float32)
-    start = 0
-    for f in pending:
-        onsets, x = rows[f]
-        rows[f] = (onsets, emb[start:start + x.shape[0]])
-        start += x.shape[0]
+def _scan(root_list) -> tuple[list[str], list[str], list[tuple[str, str]], list[tuple[str, str]]]:
+    """Roots as the user spelled them (made absolute) and resolved, the audio files below
+    them as ``(shown, real)`` (each real file once), and the problems met on the way."""
+    from samplevae.audio import find_audio_files
+
+    shown_roots, real_roots = [], []
+    files: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    skipped: list[tuple[str, str]] = []
+    for r in root_list:
+        r = Path(r).expanduser()
+        if not r.is_dir():
+            raise SampleVAEError(f"library folder {str(r)!r} does not exist or is not a folder")
+        shown_root = os.path.abspath(r)
+        shown_roots.append(shown_root)
+        real_roots.append(os.path.realpath(r))
+        found, problems = find_audio_files(shown_root)
+        for f in found:
+            real = os.path.realpath(f)
+            if real not in seen:
+                seen.add(real)
+                files.append((str(f), real))
+        skipped += [(p.path, p.reason) for p in problems]
+    return shown_roots, real_roots, files, skipped
 
 
-def _run_jobs(todo, audio, segmentation, workers) -> Iterator[tuple[str, tuple]]:
-    jobs = [(path, audio, segmentation, onsets) for path, onsets in todo]
-    workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(jobs) <= 16:
-        for job in jobs:
-            yield job[0], _file_job(job)
-        return
-    import multiprocessing as mp
+@dataclass
+class _Snapshot:
+    paths: list[str]  # real paths, one per entry
+    onsets: list[float]
+    embeddings: np.ndarray
+    file_meta: dict
 
-    # TensorFlow is loaded by now: forking it can deadlock, so workers are spawned.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        for start in range(0, len(jobs), _CHUNK):
-            chunk = jobs[start:start + _CHUNK]
-            results = pool.map(_file_job, chunk, chunksize=max(1, len(chunk) // (8 * workers)))
-            for job, result in zip(chunk, results, strict=True):
-                yield job[0], result
+
+class _Build:
+    """The state of one open: rows per real path (features until embedded), errors, sigs."""
+
+    def __init__(self, files: list[tuple[str, str]], embed):
+        self.files = files
+        self.embed = embed
+        self.rows: dict[str, tuple[list[float], np.ndarray]] = {}
+        self.sigs: dict[str, tuple[int, int]] = {}
+        self.errors: dict[str, str] = {}
+
+    def embed_pending(self, *, force: bool) -> None:
+        """Replace feature stacks in ``rows`` by embeddings, a batch at a time."""
+        rows = self.rows
+        pending = [f for f, (_, x) in rows.items() if x.ndim == 3]
+        n = sum(rows[f][1].shape[0] for f in pending)
+        if not pending or (n < _PENDING_BATCH and not force):
+            return
+        batch = np.concatenate([rows[f][1] for f in pending])
+        emb = np.asarray(self.embed(batch), dtype=np.float32)
+        start = 0
+        for f in pending:
+            onsets, x = rows[f]
+            rows[f] = (onsets, emb[start:start + x.shape[0]])
+            start += x.shape[0]
+
+    def embed_pending_or_drop(self) -> None:
+        """After an interruption: embed what has features, or drop it if that fails too."""
+        try:
+            self.embed_pending(force=True)
+        except BaseException:
+            for f in [f for f, (_, x) in self.rows.items() if x.ndim == 3]:
+                del self.rows[f]
+
+    def snapshot(self) -> _Snapshot:
+        """Entries of the files done so far (embedded), in file order, and their cache meta."""
+        paths: list[str] = []
+        onsets_all: list[float] = []
+        embs = []
+        meta = {}
+        for _, f in self.files:
+            if f in self.rows and self.rows[f][1].ndim == 2:
+                onsets, emb = self.rows[f]
+                meta[f] = {"sig": list(self.sigs[f]), "onsets": onsets,
+                           "start": len(paths), "stop": len(paths) + len(onsets)}
+                paths += [f] * len(onsets)
+                onsets_all += onsets
+                embs.append(emb)
+            elif f in self.errors and f in self.sigs:
+                meta[f] = {"sig": list(self.sigs[f]), "error": self.errors[f]}
+        embeddings = (np.concatenate(embs).astype(np.float32) if embs
+                      else np.zeros((0, 0), dtype=np.float32))
+        return _Snapshot(paths, onsets_all, embeddings, meta)
 
 
 def _read_cache(path: Path, audio: AudioParams) -> dict | None:
+    """The cache's content, or ``None`` (with a warning naming the file and why) when it is
+    missing, cut off, damaged or inconsistent: the library is then rebuilt."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             embeddings = z["embeddings"]
-    except (OSError, ValueError, KeyError) as e:
-        log.warning("library cache %s is unreadable (%s); rebuilding", path, e)
+        files = meta.get("files", {})
+        if meta.get("format_version") != FORMAT_VERSION or meta.get("audio") != audio.key():
+            return None
+        n = len(embeddings)
+        for f, m in files.items():
+            if "error" not in m and not (0 <= m["start"] <= m["stop"] <= n
+                                         and m["stop"] - m["start"] == len(m["onsets"])):
+                raise ValueError(f"entry of {f} points outside the {n} stored embeddings")
+        if embeddings.size and not np.all(np.isfinite(embeddings)):
+            raise ValueError("embeddings hold NaN or infinite values")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile) as e:
+        log.warning("library cache %s is unreadable (%s: %s); rebuilding it", path,
+                    type(e).__name__, e)
         return None
-    if meta.get("format_version") != FORMAT_VERSION or meta.get("audio") != audio.key():
-        return None
-    return {"weights": meta.get("weights"), "files": meta.get("files", {}), "embeddings": embeddings}
+    return {"weights": meta.get("weights"), "files": files, "embeddings": embeddings}
 
 
-def _write_cache(path: Path, lib: Library, file_meta: dict, audio: AudioParams, weights: str) -> None:
+def _write_cache(path: Path, roots: list[str], segmentation: SegmentParams | None,
+                 snap: _Snapshot, audio: AudioParams, weights: str) -> None:
     meta = {
         "format_version": FORMAT_VERSION,
-        "roots": lib.roots,
+        "roots": roots,
         "audio": audio.key(),
         "weights": weights,
-        "segmentation": lib.segmentation.to_dict() if lib.segmentation else None,
-        "files": file_meta,
+        "segmentation": segmentation.to_dict() if segmentation else None,
+        "files": snap.file_meta,
     }
-    atomic_save_npz(path, meta=np.array(json.dumps(meta)), embeddings=lib.embeddings,
-                    onsets=lib.onsets)
+    atomic_save_npz(path, meta=np.array(json.dumps(meta)), embeddings=snap.embeddings,
+                    onsets=np.asarray(snap.onsets, dtype=np.float64))

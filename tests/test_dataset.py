@@ -16,11 +16,10 @@ import pytest
 import soundfile as sf
 
 import samplevae
-from samplevae.audio import load_audio, wav_bytes
+from samplevae.audio import find_audio_files, load_audio, wav_bytes
 from samplevae.dataset import (
     Dataset,
     Workspace,
-    find_audio_files,
     list_datasets,
     load_dataset,
     make_dataset,
@@ -505,12 +504,13 @@ def test_save_load_equality_and_json_only(tmp_path):
     assert back.skipped == ds.skipped and len(back.skipped) == 1
     assert (back.train_ratio, back.seed) == (0.6, 4)
     ds.load_features("valid", progress=False, workers=1)
-    # nothing but JSON manifests and plain .npy arrays (+ empty silence markers): no pickles
+    # nothing but JSON manifests and .npz feature entries of plain arrays: no pickles
     kinds = Counter(p.suffix for p in ws.root.rglob("*") if p.is_file())
-    assert set(kinds) <= {".json", ".npy", ".silent"}
+    assert set(kinds) <= {".json", ".npz"}
     assert kinds[".json"] == 1
-    for p in ws.root.rglob("*.npy"):
-        np.load(p, allow_pickle=False)
+    for p in ws.root.rglob("*.npz"):
+        with np.load(p, allow_pickle=False) as z:
+            assert all(z[k].dtype != object for k in z.files)
     for p in ws.root.rglob("*.json"):
         json.loads(p.read_text())
 
@@ -544,6 +544,22 @@ def test_invalid_dataset_names(tmp_path, name):
     make_tree(tmp_path / "s", {"a": 2})
     with pytest.raises(DatasetError, match="invalid dataset name"):
         build(name, tmp_path / "s", tmp_path / "ws")
+
+
+@pytest.mark.parametrize("name", ["../evil", "/etc/evil", "a/../../evil", "evil\n", ".."])
+def test_names_are_checked_when_reading_too(tmp_path, name):
+    """A name that points outside the datasets folder is refused, not read."""
+    ws = Workspace(tmp_path / "ws")
+    ws.datasets_dir.mkdir(parents=True)
+    evil = tmp_path / "ws" / "evil.json"  # a valid manifest, but outside datasets/
+    make_tree(tmp_path / "s", {"a": 2})
+    d = build("d", tmp_path / "s", tmp_path / "other").to_dict()
+    evil.write_text(json.dumps(d))
+    with pytest.raises(DatasetError, match="invalid dataset name"):
+        load_dataset(name, ws)
+    with pytest.raises(DatasetError, match="invalid dataset name"):
+        ws.dataset_path(name)
+    assert list_datasets(ws) == []
 
 
 def test_overwrite_false_refuses_existing(tmp_path):

@@ -1,5 +1,5 @@
 """`samplevae demo` end to end on the tiny configuration: sounds, searches, classes, report,
-and a second run that re-uses everything."""
+and a second run that re-uses everything; `--fresh` deletes only a workbench it made."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import soundfile as sf
 
 from samplevae.demo import SMOKE_AUDIO, SMOKE_STEPS
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def demo_out(tmp_path_factory):
@@ -24,6 +22,7 @@ def demo_out(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_demo_trains_and_writes_sounds(demo_out):
     summary = json.loads((demo_out / "summary.json").read_text())
     assert summary["training"]["step"] == SMOKE_STEPS
@@ -39,6 +38,7 @@ def test_demo_trains_and_writes_sounds(demo_out):
     assert not np.allclose(a, b)  # the variance made a variation
 
 
+@pytest.mark.slow
 def test_demo_searches_and_classifies(demo_out):
     summary = json.loads((demo_out / "summary.json").read_text())
     assert len(summary["similar"]) == 3
@@ -52,6 +52,7 @@ def test_demo_searches_and_classifies(demo_out):
     assert 0.0 <= summary["validation_balanced_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_demo_report_is_self_contained_with_pictures_and_players(demo_out):
     html = (demo_out / "report.html").read_text()
     # the demo's 3 sounds, the blend, the similarity target and its 5 results
@@ -64,6 +65,7 @@ def test_demo_report_is_self_contained_with_pictures_and_players(demo_out):
     assert not re.search(r'<script[^>]+src="https?://', html), "report must not load scripts from the web"
 
 
+@pytest.mark.slow
 def test_second_run_reuses_everything(demo_out, capsys):
     from samplevae.cli import main
 
@@ -78,6 +80,7 @@ def test_second_run_reuses_everything(demo_out, capsys):
     assert summary["seconds"] < 60
 
 
+@pytest.mark.slow
 def test_a_different_kit_in_the_same_folder_is_a_clear_error(demo_out, capsys):
     from samplevae.cli import main
     from samplevae.demo import prepare_workbench
@@ -89,3 +92,72 @@ def test_a_different_kit_in_the_same_folder_is_a_clear_error(demo_out, capsys):
         prepare_workbench(demo_out, smoke=False)
     assert main(["demo", "--smoke", "--per-class", "5", "--out", str(demo_out)]) == 1
     assert "--fresh" in capsys.readouterr().err
+
+
+# --- --fresh never deletes a folder the demo did not make -------------------------------------
+
+@pytest.mark.parametrize("content", ["songs", "foreign_state", "bad_state", "file"])
+def test_fresh_refuses_a_folder_the_demo_did_not_make(tmp_path, capsys, content):
+    from samplevae.cli import main
+    from samplevae.demo import prepare_workbench
+    from samplevae.errors import ParameterError
+
+    out = tmp_path / "music"
+    if content == "file":
+        out.write_text("not a folder")
+    else:
+        (out / "album").mkdir(parents=True)
+        (out / "album" / "song.wav").write_bytes(b"RIFF my song")
+        if content == "foreign_state":
+            (out / "workbench.json").write_text('{"project": "mine"}')
+        elif content == "bad_state":
+            (out / "workbench.json").write_text('{"made_by": "samp')
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["demo", "--fresh", "--smoke", "--no-progress", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to" in err and str(out) in err
+    with pytest.raises(ParameterError, match="refusing to use"):  # nor written into
+        prepare_workbench(out, smoke=True, progress=False)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("made", ["empty", "demo", "older_demo"])
+def test_fresh_deletes_an_empty_folder_or_a_demo_workbench(tmp_path, monkeypatch, made):
+    import samplevae.demo as demo
+
+    out = tmp_path / "wb"
+    out.mkdir()
+    if made != "empty":
+        state = ({"made_by": demo.MADE_BY, "smoke": True} if made == "demo"
+                 else {"kit": {"per_class": 12, "seed": 0}, "smoke": True, "trained": {}})
+        (out / "workbench.json").write_text(json.dumps(state))
+        (out / "kit").mkdir()
+        (out / "kit" / "stale.wav").write_bytes(b"x")
+
+    seen = {}
+
+    def stop(path, **kwargs):  # what prepare_workbench would find: nothing left
+        seen["content"] = list(path.rglob("*")) if path.exists() else []
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "prepare_workbench", stop)
+    with pytest.raises(KeyboardInterrupt):
+        demo.run_demo(out, fresh=True, smoke=True, progress=False)
+    assert seen == {"content": []}
+
+
+def test_the_demo_marks_its_folder_before_anything_else(tmp_path, monkeypatch):
+    """Interrupted while writing the kit, the folder is still recognised as the demo's."""
+    import samplevae.synth
+    from samplevae.demo import MADE_BY, prepare_workbench
+
+    def interrupted(out, **kwargs):
+        (out / "half.wav").parent.mkdir(parents=True, exist_ok=True)
+        (out / "half.wav").write_bytes(b"RIFF")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(samplevae.synth, "make_kit", interrupted)
+    out = tmp_path / "wb"
+    with pytest.raises(KeyboardInterrupt):
+        prepare_workbench(out, smoke=True, progress=False)
+    assert json.loads((out / "workbench.json").read_text())["made_by"] == MADE_BY

@@ -19,7 +19,7 @@ from samplevae.features import (
     file_signature,
     mel_basis,
 )
-from samplevae.io import atomic_path, atomic_save_npy, atomic_write_json
+from samplevae.io import atomic_path, atomic_save_npz, atomic_write_json
 from samplevae.params import AudioParams
 
 DEFAULT = AudioParams()
@@ -264,10 +264,11 @@ def test_second_run_computes_nothing(tones, tmp_path, count_calls):
     assert count_calls == []
     assert second.n_cached == len(tones) and all(it.cached for it in second.items)
     np.testing.assert_array_equal(second.stack(), first.stack())
-    # the cache holds plain .npy files, one per file, under a folder per parameter set
+    # the cache holds one .npz (features + silence flag) per file, under a folder per
+    # parameter set
     files = _cache_files(cache)
     assert len(files) == len(tones)
-    assert all(f.startswith(TINY.key() + os.sep) and f.endswith(".npy") for f in files)
+    assert all(f.startswith(TINY.key() + os.sep) and f.endswith(".npz") for f in files)
     assert not any(".tmp" in f for f in files)  # atomic writes leave no temp files
 
 
@@ -341,10 +342,45 @@ def test_corrupt_cache_entry_is_recomputed(tones, tmp_path, count_calls, caplog)
     res = extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1, progress=False)
     assert count_calls == [str(tones[0])]
     np.testing.assert_array_equal(res.stack(), first.stack())
-    assert "unreadable cache entry" in caplog.text
+    assert "ignoring cache entry" in caplog.text and str(entry) in caplog.text
     # an entry of the wrong shape is a miss too
-    atomic_save_npy(entry, np.zeros((3, 3), dtype=np.float32))
+    atomic_save_npz(entry, features=np.zeros((3, 3), dtype=np.float32), silent=np.array(False))
     assert cache.get(file_signature(tones[0])) is None
+
+
+def test_flipped_bytes_in_a_cache_entry_are_caught_and_recomputed(tones, tmp_path, count_calls,
+                                                                   caplog):
+    cache_dir = tmp_path / "cache"
+    first = extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1, progress=False)
+    entry = FeatureCache(cache_dir, TINY)._path(file_signature(tones[1]))
+    raw = bytearray(entry.read_bytes())
+    raw[len(raw) // 3] ^= 0x40  # inside the features array: still a well-formed file
+    entry.write_bytes(bytes(raw))
+    count_calls.clear()
+    res = extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1, progress=False)
+    assert count_calls == [str(tones[1])] and not res.items[1].cached
+    np.testing.assert_array_equal(res.stack(), first.stack())
+    assert str(entry) in caplog.text and "CRC" in caplog.text
+    count_calls.clear()  # the recomputed entry was written back and is served next time
+    assert extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1,
+                            progress=False).n_cached == 2 and count_calls == []
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1.5])
+def test_cached_features_no_clip_can_have_are_recomputed(tones, tmp_path, count_calls, caplog,
+                                                         bad):
+    cache_dir = tmp_path / "cache"
+    first = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
+    entry = FeatureCache(cache_dir, TINY)._path(file_signature(tones[0]))
+    # a perfectly valid entry (correct checksum), but full of values features never hold
+    atomic_save_npz(entry, features=np.full(TINY.shape, bad, dtype=np.float32),
+                    silent=np.array(False))
+    count_calls.clear()
+    res = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
+    assert count_calls == [str(tones[0])] and not res.items[0].cached
+    np.testing.assert_array_equal(res.stack(), first.stack())
+    assert np.all(np.isfinite(res.stack()))
+    assert str(entry) in caplog.text
 
 
 def test_cache_never_loads_pickles(tmp_path):
@@ -382,9 +418,31 @@ def test_interrupted_cache_write_leaves_no_entry(tones, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "save", boom)
+    monkeypatch.setattr(np, "savez", boom)
     with pytest.raises(OSError, match="disk full"):
         extract_features(tones[:1], TINY, cache_dir=tmp_path / "cache", workers=1,
                          progress=False)
     monkeypatch.undo()
     assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_interrupted_extraction_keeps_what_was_done(tones, tmp_path, monkeypatch):
+    """Ctrl-C part way: the next run computes only the files not done yet."""
+    import samplevae.features as feat_mod
+
+    real, calls, stop = feat_mod._compute_one, [], [4]
+
+    def interrupted(args):
+        calls.append(str(args[0]))
+        if len(calls) == stop[0]:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(feat_mod, "_compute_one", interrupted)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(tones, TINY, cache_dir=cache, workers=1, progress=False)
+    calls.clear()
+    stop[0] = None
+    res = extract_features(tones, TINY, cache_dir=cache, workers=1, progress=False)
+    assert res.n_cached == 3 and calls == [str(p) for p in tones[3:]]

@@ -1,0 +1,291 @@
+"""The sample library under bad luck: a cut-off cache, an interrupted build, a library opened
+by another spelling of its folder; and the parallel map behind it (start method, main guard,
+Ctrl-C)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import samplevae.library as library_mod
+from samplevae.demo import SMOKE_AUDIO as TINY
+from samplevae.library import Library
+from samplevae.parallel import MainGuardError, _guarded, parallel_map
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def embed(x: np.ndarray) -> np.ndarray:
+    """A stand-in model: deterministic, per-example (what the library needs of ``embed``)."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.stack([x.mean(axis=(1, 2)), x.std(axis=(1, 2)), x[:, :4].mean(axis=(1, 2))], 1)
+
+
+def write_tones(folder: Path, n: int, sr: int = 16000) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(0.3 * sr)) / sr
+    paths = []
+    for i in range(n):
+        p = folder / f"tone_{i:03d}.wav"
+        sf.write(p, (0.5 * np.sin(2 * np.pi * (200 + 37 * i) * t)).astype(np.float32), sr)
+        paths.append(p)
+    return paths
+
+
+def open_lib(root, cache, **kwargs) -> Library:
+    kwargs.setdefault("workers", 1)
+    return Library.open(root, embed=embed, audio=TINY, weights_fingerprint="w1", cache_dir=cache,
+                        progress=False, **kwargs)
+
+
+@pytest.fixture
+def job_calls(monkeypatch):
+    """Files the library computes (decode + features), in order; ``fail_at`` interrupts."""
+    calls: list[str] = []
+    real = library_mod._file_job
+    state = {"fail_at": None}
+
+    def counting(args):
+        calls.append(args[0])
+        if len(calls) == state["fail_at"]:
+            raise KeyboardInterrupt
+        return real(args)
+
+    monkeypatch.setattr(library_mod, "_file_job", counting)
+    counting.calls, counting.state = calls, state
+    return counting
+
+
+# --- case 2: a cut-off or damaged cache -------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["cut", "flip", "empty", "inconsistent"])
+def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage):
+    write_tones(tmp_path / "lib", 6)
+    cache = tmp_path / "cache"
+    first = open_lib(tmp_path / "lib", cache)
+    (cache_file,) = cache.glob("*.npz")
+    raw = cache_file.read_bytes()
+    if damage == "cut":
+        cache_file.write_bytes(raw[: len(raw) // 2])
+    elif damage == "flip":
+        b = bytearray(raw)
+        b[len(b) // 4] ^= 0xFF
+        cache_file.write_bytes(bytes(b))
+    elif damage == "empty":
+        cache_file.write_bytes(b"")
+    else:  # a valid zip whose index points past the stored embeddings
+        with np.load(cache_file) as z:
+            meta = json.loads(str(z["meta"]))
+        next(iter(meta["files"].values()))["stop"] = 99
+        library_mod.atomic_save_npz(cache_file, meta=np.array(json.dumps(meta)),
+                                    embeddings=first.embeddings, onsets=first.onsets)
+    job_calls.calls.clear()
+    again = open_lib(tmp_path / "lib", cache)
+    assert str(cache_file) in caplog.text and "rebuilding" in caplog.text
+    assert again.stats.computed == 6 and len(job_calls.calls) == 6
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    assert again.paths == first.paths
+    # the rebuilt cache is whole again
+    job_calls.calls.clear()
+    third = open_lib(tmp_path / "lib", cache)
+    assert third.stats.reused == 6 and job_calls.calls == []
+
+
+# --- case 3: an interrupted build keeps what was done -----------------------------------------
+
+def test_interrupted_build_keeps_what_was_done(tmp_path, job_calls, caplog):
+    files = write_tones(tmp_path / "lib", 10)
+    cache = tmp_path / "cache"
+    job_calls.state["fail_at"] = 7  # Ctrl-C while the 7th file is computed
+    with pytest.raises(KeyboardInterrupt):
+        open_lib(tmp_path / "lib", cache)
+    assert "saved 6 file(s)" in caplog.text
+    job_calls.state["fail_at"] = None
+    job_calls.calls.clear()
+    lib = open_lib(tmp_path / "lib", cache)
+    assert sorted(job_calls.calls) == sorted(str(p) for p in files[6:])  # only the rest
+    assert (lib.stats.reused, lib.stats.computed) == (6, 4)
+    assert lib.paths == [str(p) for p in files]
+    fresh = open_lib(tmp_path / "lib", None)
+    np.testing.assert_allclose(lib.embeddings, fresh.embeddings, rtol=1e-6)
+
+
+def test_killed_build_keeps_what_was_saved(tmp_path):
+    """kill -9 part way (no chance to save on the way out): the periodic saves survive."""
+    files = write_tones(tmp_path / "lib", 8)
+    cache = tmp_path / "cache"
+    script = tmp_path / "build.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(REPO / "tests")!r})
+        import samplevae.library as lm
+        from test_library import open_lib
+        real, n = lm._file_job, []
+        def dying(args):
+            n.append(1)
+            if len(n) == 6:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return real(args)
+        lm._file_job = dying
+        open_lib({str(tmp_path / "lib")!r}, {str(cache)!r}, save_every=0)
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    lib = open_lib(tmp_path / "lib", cache)
+    assert (lib.stats.reused, lib.stats.computed) == (5, 3)
+    assert lib.paths == [str(p) for p in files]
+
+
+# --- case 4: one cache whatever the spelling of the folder ------------------------------------
+
+def test_relative_absolute_and_symlinked_spellings_share_the_cache(tmp_path, monkeypatch,
+                                                                    job_calls):
+    files = write_tones(tmp_path / "lib" / "sub", 5)
+    cache = tmp_path / "cache"
+    monkeypatch.chdir(tmp_path)
+    rel = open_lib("lib", cache)
+    assert rel.stats.computed == 5
+    assert rel.paths == [str(p) for p in files]  # absolute: they work from any folder
+    os.symlink(tmp_path / "lib", tmp_path / "link")
+    (tmp_path / "elsewhere").mkdir()
+    spellings = [tmp_path / "lib", "./lib/", "link", tmp_path / "lib" / ".." / "lib"]
+    for spelling in spellings:
+        job_calls.calls.clear()
+        lib = open_lib(spelling, cache)
+        assert job_calls.calls == [] and (lib.stats.reused, lib.stats.computed) == (5, 0)
+        np.testing.assert_array_equal(lib.embeddings, rel.embeddings)
+        # reported as spelled: below the folder the user named (made absolute)
+        shown = Path(os.path.abspath(spelling))
+        assert lib.paths == [str(shown / "sub" / p.name) for p in files]
+        assert lib.roots == [str(shown)]
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    job_calls.calls.clear()
+    lib = open_lib("../lib", cache)
+    assert job_calls.calls == [] and lib.stats.reused == 5
+    assert len(list(cache.glob("*.npz"))) == 1
+    # the cache stores resolved absolute paths
+    with np.load(next(cache.glob("*.npz"))) as z:
+        stored = set(json.loads(str(z["meta"]))["files"])
+    assert stored == {os.path.realpath(p) for p in files}
+    assert len(lib.entries_of(tmp_path / "link" / "sub" / files[0].name)) == 1
+
+
+# --- case 10: the start-method rule and the main guard ----------------------------------------
+
+UNGUARDED = """
+import sys
+import tensorflow  # noqa: F401  (a real script has its model loaded: workers are spawned)
+sys.path.insert(0, {tests!r})
+from test_library import open_lib
+lib = open_lib({lib!r}, {cache!r}, workers=2)
+print("entries", len(lib))
+"""
+
+GUARDED = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_library import open_lib
+
+def main():
+    import tensorflow  # noqa: F401
+    lib = open_lib({lib!r}, {cache!r}, workers=2)
+    print("entries", len(lib))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_script_without_main_guard_gets_a_clear_error_not_a_cascade(tmp_path):
+    write_tones(tmp_path / "lib", 20)
+    args = {"tests": str(REPO / "tests"), "lib": str(tmp_path / "lib"),
+            "cache": str(tmp_path / "cache")}
+    bad = tmp_path / "unguarded.py"
+    bad.write_text(UNGUARDED.format(**args))
+    proc = subprocess.run([sys.executable, str(bad)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 1
+    assert "MainGuardError" in proc.stderr and f"{bad}, line 6" in proc.stderr
+    assert 'if __name__ == "__main__":' in proc.stderr
+    assert "BrokenProcessPool" not in proc.stderr and proc.stderr.count("Traceback") == 1
+    assert "entries" not in proc.stdout
+
+    good = tmp_path / "guarded.py"
+    good.write_text(GUARDED.format(**args))
+    proc = subprocess.run([sys.executable, str(good)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr
+    assert "entries 20" in proc.stdout
+
+
+def _main_test(source: str, line: int) -> bool:
+    import ast
+
+    return _guarded(ast.parse(textwrap.dedent(source)).body, line)
+
+
+def test_main_guard_detection():
+    src = """
+        import x
+        x.build()
+        if __name__ == "__main__":
+            x.build()
+        try:
+            if "__main__" == __name__:
+                x.build()
+        finally:
+            pass
+        if __name__ != "__main__":
+            x.build()
+    """
+    assert not _main_test(src, 3)
+    assert _main_test(src, 5)
+    assert _main_test(src, 8)
+    assert not _main_test(src, 12)
+
+
+def test_ctrl_c_shuts_the_pool_down_and_keeps_what_was_yielded(tmp_path):
+    from samplevae.features import _compute_one
+
+    paths = write_tones(tmp_path / "lib", 40)
+    jobs = [(str(p), 0.0, TINY) for p in paths]
+    got = {}
+    with pytest.raises(KeyboardInterrupt):
+        for i, result in parallel_map(_compute_one, jobs, workers=2, progress=False,
+                                      chunksize=2):
+            got[i] = result
+            if len(got) == 5:
+                raise KeyboardInterrupt
+    assert len(got) == 5 and all(r[0] is not None for r in got.values())
+    assert mp.active_children() == []  # every worker is gone
+
+
+def test_parallel_map_ordered_and_unordered_give_every_result(tmp_path):
+    from samplevae.features import _compute_one
+
+    paths = write_tones(tmp_path / "lib", 12)
+    jobs = [(str(p), 0.0, TINY) for p in paths]
+    serial = [r for _, r in parallel_map(_compute_one, jobs, workers=1, progress=False)]
+    ordered = list(parallel_map(_compute_one, jobs, workers=2, ordered=True, progress=False))
+    assert [i for i, _ in ordered] == list(range(12))
+    unordered = dict(parallel_map(_compute_one, jobs, workers=2, progress=False, chunksize=1))
+    for i, s in enumerate(serial):
+        np.testing.assert_array_equal(ordered[i][1][0], s[0])
+        np.testing.assert_array_equal(unordered[i][0], s[0])
+
+
+def test_main_guard_error_is_a_samplevae_error():
+    from samplevae.errors import SampleVAEError
+
+    assert issubclass(MainGuardError, SampleVAEError)
