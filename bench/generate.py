@@ -35,6 +35,7 @@ def main() -> None:
         tmp = Path(tmp)
         kick, snare = make_kit(tmp / "kit", per_class=1, classes=("kick", "snare"))
         tool = SoundSampleTool(default_model_dir(tmp / "model"), progress=False)
+        tool.fit_sampler([kick, snare])  # this model names no dataset to fit the prior on
         spec = tool.model.decode(tool.blend(seed=0)[None])[0]
         cases = {
             "generate(): random point": lambda: tool.generate(seed=0),

@@ -44,8 +44,10 @@ class PerDimensionIAFStep(keras.layers.Layer):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.sigma_offset = sigma_offset
-        self.hidden = [keras.layers.Dense(units, activation="elu", name=f"dim{j}_hidden")
-                       for j in range(latent_dim)]
+        self.hidden = [
+            keras.layers.Dense(units, activation="elu", name=f"dim{j}_hidden")
+            for j in range(latent_dim)
+        ]
         self.params = [keras.layers.Dense(2, name=f"dim{j}_ms") for j in range(latent_dim)]
 
     def call(self, inputs):
@@ -70,10 +72,13 @@ class ReferenceVAE(SampleVAE):
         super().__init__(no_flow, n_classes=n_classes, **kwargs)
         # The base class's flow and flow_variables() run over these two lists.
         d = run_params.model.latent_dim
-        self.flow_contexts = [keras.layers.Dense(d, activation="elu", name=f"ref_context{k}")
-                              for k in range(steps)]
-        self.flows = [PerDimensionIAFStep(d, 64, run_params.model.iaf_sigma_offset, name=f"ref_step{k}")
-                      for k in range(steps)]
+        self.flow_contexts = [
+            keras.layers.Dense(d, activation="elu", name=f"ref_context{k}") for k in range(steps)
+        ]
+        self.flows = [
+            PerDimensionIAFStep(d, 64, run_params.model.iaf_sigma_offset, name=f"ref_step{k}")
+            for k in range(steps)
+        ]
 
 
 def peak_rss_mb() -> float:
@@ -121,11 +126,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     if args.quick:
-        params = RunParams(audio=AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
-                           model=ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)),
-                                             hidden_units=32, latent_dim=8, iaf_steps=2,
-                                             classifier_units=(16,)),
-                           train=TrainParams(batch_size=args.batch_size))
+        params = RunParams(
+            audio=AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
+            model=ModelParams(
+                conv_channels=(8, 8),
+                pool_sizes=((2, 2), (2, 2)),
+                hidden_units=32,
+                latent_dim=8,
+                iaf_steps=2,
+                classifier_units=(16,),
+            ),
+            train=TrainParams(batch_size=args.batch_size),
+        )
         args.steps, args.rounds = 2, 2
     else:
         params = RunParams(train=TrainParams(batch_size=args.batch_size))
@@ -135,9 +147,11 @@ def main(argv=None) -> int:
     x = tf.constant(rng.random((bs, *params.audio.shape), dtype=np.float32))
     y = tf.constant(rng.integers(0, n_classes, bs).astype(np.int32))
     tp = params.train
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s); "
-          f"input {params.audio.shape}, latent {params.model.latent_dim}, {params.model.iaf_steps} flow "
-          f"steps, batch {bs}")
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s); "
+        f"input {params.audio.shape}, latent {params.model.latent_dim}, {params.model.iaf_steps} flow "
+        f"steps, batch {bs}"
+    )
 
     rss0 = peak_rss_mb()
     keras.utils.set_random_seed(0)
@@ -151,8 +165,10 @@ def main(argv=None) -> int:
     flow_ours = flow_fwd_bwd(ours, bs)
     flow_ours()
     n_flow_ours = sum(int(np.prod(v.shape)) for v in ours.flow_variables())
-    print(f"ours:      built + first step (trace) {compile_ours:.1f} s, {len(ours.flow_variables())} flow "
-          f"variables ({n_flow_ours:,} weights)")
+    print(
+        f"ours:      built + first step (trace) {compile_ours:.1f} s, {len(ours.flow_variables())} flow "
+        f"variables ({n_flow_ours:,} weights)"
+    )
 
     variants = {"ours": (step_ours, flow_ours)}
     if not args.no_reference:
@@ -167,8 +183,10 @@ def main(argv=None) -> int:
         flow_ref = flow_fwd_bwd(ref, bs)
         flow_ref()
         n_flow_ref = sum(int(np.prod(v.shape)) for v in ref.flow_variables())
-        print(f"reference: built + first step (trace) {compile_ref:.1f} s, {len(ref.flow_variables())} flow "
-              f"variables ({n_flow_ref:,} weights)")
+        print(
+            f"reference: built + first step (trace) {compile_ref:.1f} s, {len(ref.flow_variables())} flow "
+            f"variables ({n_flow_ref:,} weights)"
+        )
         variants["reference"] = (step_ref, flow_ref)
 
     step_times = {k: [] for k in variants}
@@ -194,8 +212,10 @@ def main(argv=None) -> int:
     ours.encode(feats)
     enc = time.perf_counter() - t
     print(f"\nencode throughput (ours): {len(feats) / enc:.0f} clips/s")
-    print(f"peak RSS: {rss0:.0f} MB at start, {rss_ours:.0f} MB after our model trained, "
-          f"{peak_rss_mb():.0f} MB at the end (both models)")
+    print(
+        f"peak RSS: {rss0:.0f} MB at start, {rss_ours:.0f} MB after our model trained, "
+        f"{peak_rss_mb():.0f} MB at the end (both models)"
+    )
     print(f"load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 

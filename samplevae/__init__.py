@@ -21,14 +21,24 @@ from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioParams", "ModelParams", "TrainParams", "RunParams",
-    "SampleVAEError", "ParameterError", "AudioLoadError", "DatasetError", "ModelError",
-    "SoundSampleTool", "train", "make_dataset", "load_dataset",
+    "AudioParams",
+    "ModelParams",
+    "TrainParams",
+    "RunParams",
+    "SampleVAEError",
+    "ParameterError",
+    "AudioLoadError",
+    "DatasetError",
+    "ModelError",
+    "SoundSampleTool",
+    "train",
+    "make_dataset",
+    "load_dataset",
 ]
 
 _LAZY = {
     "SoundSampleTool": ("samplevae.tool", "SoundSampleTool"),
-    "train": ("samplevae.train", "train"),
+    "train": ("samplevae.training", "train"),
     "make_dataset": ("samplevae.dataset", "make_dataset"),
     "load_dataset": ("samplevae.dataset", "load_dataset"),
 }
@@ -36,7 +46,7 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover
     from samplevae.dataset import load_dataset, make_dataset
     from samplevae.tool import SoundSampleTool
-    from samplevae.train import train
+    from samplevae.training import train
 
 
 def __getattr__(name: str) -> Any:

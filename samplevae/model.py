@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from samplevae.augment import augment_features
+from samplevae.contrastive import nca_loss
 from samplevae.errors import ModelError, ParameterError
 from samplevae.iaf import IAFStep
 from samplevae.params import RunParams
@@ -68,6 +70,10 @@ class SampleVAE(keras.Model):
         self.input_hw = audio.shape
         self.latent_dim = mp.latent_dim
         self.beta = float(mp.beta)
+        self.classifier_weight = float(mp.classifier_weight)
+        self.metric_weight = float(mp.metric_weight) if n_classes else 0.0
+        self.augment = bool(run_params.train.augment)
+        self._seed = int(run_params.train.seed)
         self.conv_hw = mp.conv_shapes(audio)
         seed = int(run_params.train.seed)
 
@@ -209,6 +215,12 @@ class SampleVAE(keras.Model):
         log_q = ops.sum(-0.5 * ops.square(eps) - 0.5 * log_var, axis=-1) - log_det
         log_p = ops.sum(-0.5 * ops.square(z), axis=-1)
         out = {"reconstruction": rec, "kl": log_q - log_p}
+        if self.metric_weight and self.n_classes:
+            # the embedding search uses: the flow's output from mu
+            out["metric"] = nca_loss(self.flow(mu, conv_out)[0], y,
+                                     temperature=self.run_params.model.metric_temperature)
+        else:
+            out["metric"] = ops.zeros_like(rec)
         if self.n_classes:
             cls_logits = self.classifier_logits(hidden, training=training)
             out["classifier"] = ops.sparse_categorical_crossentropy(y, cls_logits, from_logits=True)
@@ -220,10 +232,21 @@ class SampleVAE(keras.Model):
             out["correct"] = ops.zeros_like(rec)
         return out
 
-    def total_loss(self, losses, sample_weight=None):
-        """Batch loss: mean of reconstruction + beta * KL + (weighted) classifier CE."""
+    def example_loss(self, losses, sample_weight=None):
+        """Loss of each example [n]: reconstruction + beta * KL + (weighted) classifier CE.
+
+        The one definition of the loss: training (:meth:`train_step`) minimises its mean and
+        validation (:meth:`test_step`) reports its mean over the validation examples.
+        """
         cls = losses["classifier"] if sample_weight is None else losses["classifier"] * sample_weight
-        return ops.mean(losses["reconstruction"] + self.beta * losses["kl"] + cls)
+        total = losses["reconstruction"] + self.beta * losses["kl"] + self.classifier_weight * cls
+        if self.metric_weight:
+            total = total + self.metric_weight * losses["metric"]
+        return total
+
+    def total_loss(self, losses, sample_weight=None):
+        """Batch loss: mean of :meth:`example_loss`."""
+        return ops.mean(self.example_loss(losses, sample_weight))
 
     # ---- Keras training protocol ----------------------------------------------------------
 
@@ -232,30 +255,47 @@ class SampleVAE(keras.Model):
         return list(self.trackers.values())
 
     def train_step(self, data):
-        """One optimiser step on ``(x, y)`` or ``(x, y, class_weight_per_example)``;
-        returns the running means of the loss terms (``loss``, ``reconstruction``, ``kl``,
+        """One optimiser step on ``(x, y)``, ``(x, y, class_weight_per_example)`` or a dict
+        with keys ``x``, ``y`` and optionally ``w``; returns the running means over the
+        examples seen since the metrics were reset (``loss``, ``reconstruction``, ``kl``,
         ``classifier``, ``accuracy``)."""
-        x, y, w = _unpack(data)
+        x, y, w, _ = _unpack(data)
+        if self.augment:
+            # one stateless seed per step: reproducible, and exact across a resume
+            step = tf.cast(self.optimizer.iterations, tf.int32)
+            x = augment_features(x, tf.stack([tf.constant(self._seed, tf.int32), step]),
+                                 top_db=self.run_params.audio.top_db)
         eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
         with tf.GradientTape() as tape:
             losses = self.per_example_losses(x, y, eps, training=True)
-            loss = self.total_loss(losses, w)
+            per_example = self.example_loss(losses, w)
+            loss = ops.mean(per_example)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
-        return self._track(loss, losses)
+        return self._track(per_example, losses)
 
     def test_step(self, data):
-        x, y, w = _unpack(data)
-        eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
-        losses = self.per_example_losses(x, y, eps, training=False)
-        return self._track(self.total_loss(losses, w), losses)
+        """Deterministic evaluation of a batch: the same per-example loss as training, with
+        dropout off and ``z0 = mu + sigma * eps`` from the batch's fixed noise.
 
-    def _track(self, loss, losses):
-        self.trackers["loss"].update_state(loss)
-        self.trackers["reconstruction"].update_state(ops.mean(losses["reconstruction"]))
-        self.trackers["kl"].update_state(ops.mean(losses["kl"]))
-        self.trackers["classifier"].update_state(ops.mean(losses["classifier"]))
-        self.trackers["accuracy"].update_state(ops.mean(losses["correct"]))
+        ``data`` as in :meth:`train_step`; a dict may carry ``eps`` [n, latent_dim] (one fixed
+        draw per validation example, as :func:`samplevae.training.train` passes). Without it
+        the noise is a stateless draw from ``train.seed``: the same on every call, and the
+        model's random generators are left untouched (evaluating never changes training).
+        """
+        x, y, w, eps = _unpack(data)
+        if eps is None:
+            eps = tf.random.stateless_normal((ops.shape(x)[0], self.latent_dim),
+                                             seed=(int(self.run_params.train.seed), 12345))
+        losses = self.per_example_losses(x, y, eps, training=False)
+        return self._track(self.example_loss(losses, w), losses)
+
+    def _track(self, per_example, losses):
+        """Update the running means (over examples) and return them."""
+        self.trackers["loss"].update_state(per_example)
+        for name in ("reconstruction", "kl", "classifier"):
+            self.trackers[name].update_state(losses[name])
+        self.trackers["accuracy"].update_state(losses["correct"])
         return {name: t.result() for name, t in self.trackers.items()}
 
     # ---- numpy API ----------------------------------------------------------------------
@@ -375,12 +415,15 @@ class SampleVAE(keras.Model):
 
 
 def _unpack(data):
+    """``(x, y)``, ``(x, y, w)`` or a dict of ``x``, ``y``, [``w``], [``eps``] ->
+    ``(x, y, w or None, eps or None)``."""
     if isinstance(data, dict):
-        return data["x"], data["y"], data.get("w")
+        return data["x"], data["y"], data.get("w"), data.get("eps")
     if len(data) == 3:
-        return data
+        x, y, w = data
+        return x, y, w, None
     x, y = data
-    return x, y, None
+    return x, y, None, None
 
 
 def build_model(run_params: RunParams, n_classes: int = 0) -> SampleVAE:

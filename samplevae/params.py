@@ -198,6 +198,9 @@ class ModelParams(_JsonMixin):
     iaf_sigma_offset: float = 1.0
     beta: float = 1.0
     classifier_units: tuple[int, ...] = (512, 16)
+    classifier_weight: float = 1.0
+    metric_weight: float = 0.0
+    metric_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         _tuple(self, "conv_channels")
@@ -233,6 +236,12 @@ class ModelParams(_JsonMixin):
         _check(_num(self.beta) and self.beta >= 0, f"beta must be >= 0, got {self.beta!r}")
         _check(all(_int(u) and u > 0 for u in self.classifier_units),
                f"classifier_units must be positive integers, got {self.classifier_units!r}")
+        _check(_num(self.classifier_weight) and self.classifier_weight >= 0,
+               f"classifier_weight must be >= 0, got {self.classifier_weight!r}")
+        _check(_num(self.metric_weight) and self.metric_weight >= 0,
+               f"metric_weight must be >= 0, got {self.metric_weight!r}")
+        _check(_num(self.metric_temperature) and self.metric_temperature > 0,
+               f"metric_temperature must be > 0, got {self.metric_temperature!r}")
 
     def conv_shapes(self, audio: AudioParams) -> list[tuple[int, int]]:
         """(mel, time) map size after each conv + pool layer, for ``audio``'s input shape."""
@@ -253,6 +262,11 @@ class ModelParams(_JsonMixin):
         self.conv_shapes(audio)
 
 
+#: Learning-rate schedules: the original's plateau rule; warm-up + cosine decay over the run's
+#: horizon (``num_steps`` or the time budget); "auto" = cosine when a horizon is given.
+SCHEDULES = ("plateau", "cosine", "auto")
+
+
 @dataclass(frozen=True)
 class TrainParams(_JsonMixin):
     """Training loop settings; defaults are the original's."""
@@ -268,6 +282,10 @@ class TrainParams(_JsonMixin):
     num_steps: int | None = None
     class_weighting: bool = False
     seed: int = 0
+    schedule: str = "plateau"
+    warmup_steps: int = 100
+    final_lr_ratio: float = 0.02
+    augment: bool = False
 
     def __post_init__(self) -> None:
         _check(_int(self.batch_size) and self.batch_size >= 1,
@@ -291,6 +309,14 @@ class TrainParams(_JsonMixin):
         _check(isinstance(self.class_weighting, bool),
                f"class_weighting must be true or false, got {self.class_weighting!r}")
         _check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
+        _check(self.schedule in SCHEDULES,
+               f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        _check(_int(self.warmup_steps) and self.warmup_steps >= 0,
+               f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
+        _check(_num(self.final_lr_ratio) and 0 < self.final_lr_ratio <= 1,
+               f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio!r}")
+        _check(isinstance(self.augment, bool),
+               f"augment must be true or false, got {self.augment!r}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ nearest-neighbour index::
 
     tool = SoundSampleTool("model_NI", library_dir="/Users/MySampleLibrary")
     tool.generate(out_file="generated.wav", audio_files=[kick, snare], weights=[1, 2])
+    tool.generate(out_file="snare.wav", cls="snare", seed=3)   # a random snare
     similar_files, onsets, distances = tool.find_similar(target_file, num_similar=10)
     probabilities, predicted_class = tool.predict(target_file)
 """
@@ -21,8 +22,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from samplevae.audio import fit_length, load_audio, write_wav
-from samplevae.errors import ModelError, ParameterError
+from samplevae.errors import DatasetError, ModelError, ParameterError, SampleVAEError
 from samplevae.features import audio_from_features, features
+from samplevae.oneshot import trim_one_shot
+from samplevae.sampler import SAMPLER_FILE, LatentSampler, SamplerFileError
 from samplevae.segment import SegmentParams
 
 __all__ = ["SoundSampleTool", "SimilarResult", "Target"]
@@ -32,6 +35,11 @@ log = logging.getLogger(__name__)
 #: What the tool accepts as a sample: a path, an audio signal ``[n_samples]`` at the model's
 #: sample rate, a feature matrix ``[n_mels, n_frames]``, or an embedding ``[latent_dim]``.
 Target = str | Path | np.ndarray
+
+PRIORS = ("fitted", "normal")
+#: A decoded spectrogram whose loudest bin is below this (within 20 dB of the floor, for the
+#: default 80 dB range) holds no sound: the one-shot of it is silence.
+SILENT_FEATURE = 0.25
 
 
 class _SimilarFields(NamedTuple):
@@ -90,6 +98,9 @@ class SoundSampleTool:
         self.workers = workers
         self.exact_threshold = exact_threshold
         self.library = None
+        self._sampler: LatentSampler | None = None
+        # The weights just loaded (a sampler fitted by this tool is labelled with them).
+        self._fingerprint: str | None = self.model_dir.weights_fingerprint()
         if library_dir is not None:
             seg = (segment_params or SegmentParams()) if library_segmentation else None
             self.load_library(library_dir, segmentation=seg)
@@ -183,29 +194,198 @@ class SoundSampleTool:
             out[feat_idx[start:start + batch_size]] = self.model.encode(batch)
         return out[0] if single else out
 
-    def decode(self, z: np.ndarray, *, n_iter: int | None = None, seed: int | None = 0) -> np.ndarray:
-        """Audio ``[n_samples]`` from an embedding ``[latent_dim]`` (decoder + Griffin-Lim)."""
+    def decode(self, z: np.ndarray, *, n_iter: int | None = None, seed: int | None = 0,
+               trim: bool = False) -> np.ndarray:
+        """Audio from an embedding ``[latent_dim]`` (decoder + Griffin-Lim).
+
+        ``trim=False``: the whole clip, ``[n_samples]``. ``trim=True``: a one-shot that ends
+        where the sound has decayed (:func:`samplevae.oneshot.trim_one_shot`); a decode with
+        no sound in it (the spectrogram at its floor everywhere) gives a short silent clip
+        and a warning.
+        """
         z = np.asarray(z, dtype=np.float32).reshape(1, self.latent_dim)
         spec = self.model.decode(z)[0]
-        return audio_from_features(spec, self.audio_params, n_iter=n_iter, seed=seed)
+        if trim and float(spec.max()) < SILENT_FEATURE:
+            warnings.warn("the decoded sound is silent (its spectrogram is at the floor "
+                          "everywhere): returning a short silent clip", stacklevel=2)
+            return trim_one_shot(np.zeros(1, dtype=np.float32), self.audio_params.sample_rate)
+        audio = audio_from_features(spec, self.audio_params, n_iter=n_iter, seed=seed)
+        return trim_one_shot(audio, self.audio_params.sample_rate) if trim else audio
+
+    # --- latent sampler --------------------------------------------------------------------
+
+    @property
+    def sampler_path(self) -> Path:
+        """Where the fitted latent sampler lives: ``<model dir>/sampler.npz``."""
+        return self.model_dir.path / SAMPLER_FILE
+
+    def _weights_fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = self.model_dir.weights_fingerprint()
+        return self._fingerprint
+
+    def sampler(self) -> LatentSampler:
+        """The latent sampler ``generate()`` draws random points from (``prior="fitted"``).
+
+        Read from ``sampler.npz`` in the model directory if it was fitted for these weights;
+        otherwise fitted now (and saved): on the files it was fitted on before, if it was
+        fitted on files (:meth:`fit_sampler`), else on the training split of the dataset the
+        model was trained on (features from the workspace's feature cache). A damaged file is
+        refitted with a warning.
+
+        Raises
+        ------
+        ModelError
+            There is nothing to fit it on: the model names no dataset, or the dataset is gone
+            (the message says how to fit it on files instead).
+        """
+        fp = self._weights_fingerprint()
+        if self._sampler is not None and self._sampler.fingerprint == fp:
+            return self._sampler
+        old = None
+        if self.sampler_path.exists():
+            try:
+                old = LatentSampler.load(self.sampler_path)
+            except SamplerFileError as e:
+                warnings.warn(f"{e}; refitting it", stacklevel=2)
+        if old is not None and old.fingerprint == fp and old.dim == self.latent_dim:
+            self._sampler = old
+            return old
+        if old is not None and old.source == "files" and old.files:
+            log.info("%s was fitted for other weights: refitting it on its %d files",
+                     self.sampler_path, len(old.files))
+            try:
+                return self.fit_sampler(old.files, old.labels or None)
+            except SampleVAEError as e:
+                raise ModelError(f"{self.sampler_path} was fitted for other weights and cannot "
+                                 f"be refitted on its files ({e}); call fit_sampler(files=...) "
+                                 "or generate(prior='normal')") from e
+        return self.fit_sampler()
+
+    def fit_sampler(self, files: Sequence[Target] | None = None,
+                    labels: Sequence[str | None] | None = None, *, seed: int = 0,
+                    save: bool = True) -> LatentSampler:
+        """Fit (and save to :attr:`sampler_path`) the latent sampler of random generation.
+
+        Parameters
+        ----------
+        files : the sounds to draw near: paths, audio arrays, feature matrices or embeddings.
+            None: the training split of the model's dataset (named in params.json).
+        labels : each file's class (one of :attr:`class_names`, or None), for
+            ``generate(cls=...)``. Default: the dataset's labels; for files, the model's
+            predicted classes when it has a classifier (embeddings given as such get none).
+        seed : seed of the mixture fit
+        save : write ``sampler.npz`` (atomically)
+
+        Returns
+        -------
+        LatentSampler
+        """
+        fp = self._weights_fingerprint()
+        if files is None:
+            emb, labs, source = self._dataset_embeddings()
+            paths: list[str] = []
+        else:
+            items = [files] if isinstance(files, str | Path) else list(files)
+            if not items:
+                raise ParameterError("fit_sampler() got no files")
+            emb = self.embed(items)
+            emb = emb[None] if emb.ndim == 1 else emb
+            labs = self._labels_for(items, labels)
+            source = "files"
+            paths = [str(t) for t in items] if all(isinstance(t, str | Path) for t in items) else []
+        sampler = LatentSampler.fit(emb, labs, class_names=self.class_names, fingerprint=fp,
+                                    source=source, files=paths, seed=seed)
+        if save:
+            try:
+                sampler.save(self.sampler_path)
+            except OSError as e:  # a read-only model directory: keep it for this session
+                warnings.warn(f"cannot save the latent sampler to {self.sampler_path} ({e}); "
+                              "it is used for this session only", stacklevel=2)
+        self._sampler = sampler
+        return sampler
+
+    def _labels_for(self, items: list, labels: Sequence[str | None] | None) -> list[str | None]:
+        if labels is not None:
+            labs = list(labels)
+            if len(labs) != len(items):
+                raise ParameterError(f"{len(labs)} labels for {len(items)} files")
+            return labs
+        if not self.model.has_classifier:
+            return [None] * len(items)
+        out: list[str | None] = [None] * len(items)
+        idx = [i for i, t in enumerate(items)
+               if not (isinstance(t, np.ndarray | list | tuple)
+                       and np.asarray(t).shape == (self.latent_dim,))]
+        if idx:
+            feats = np.stack([self.features_of(items[i]) for i in idx])
+            pred = np.argmax(self.model.predict_classes(feats), axis=1)
+            for i, k in zip(idx, pred, strict=True):
+                out[i] = self.class_names[int(k)]
+        return out
+
+    def _dataset_embeddings(self) -> tuple[np.ndarray, list[str | None], str]:
+        from samplevae.dataset import load_dataset
+
+        p, where = self.params, self.model_dir.path
+        hint = ("call tool.fit_sampler(files=[...]) with the sounds to draw near, or "
+                "generate(prior='normal')")
+        if not p.dataset:
+            raise ModelError(f"{where} has no latent sampler and its params.json names no "
+                             f"training dataset to fit one on: {hint}")
+        try:
+            ds = load_dataset(p.dataset, p.workspace)
+            if ds.audio != self.audio_params:
+                raise DatasetError(f"dataset {ds.name!r} now has other audio parameters than "
+                                   "the model (it was rebuilt)")
+            entries = ds.split("train")
+            X, y, _ = ds.load_features("train", progress=self.progress, workers=self.workers)
+        except DatasetError as e:
+            raise ModelError(f"cannot fit the latent sampler of {where} on its training "
+                             f"dataset: {e}; {hint}") from e
+        keep = [i for i, e in enumerate(entries) if not e.silent]
+        if not keep:
+            raise ModelError(f"cannot fit the latent sampler of {where}: dataset {ds.name!r} "
+                             f"has no (non-silent) training file; {hint}")
+        log.info("fitting the latent sampler of %s on %d training files", where, len(keep))
+        emb = self.model.encode(X[keep])
+        labs = [ds.class_names[int(y[i])] if y[i] >= 0 else None for i in keep]
+        if list(ds.class_names) != self.class_names:
+            labs = [None] * len(keep)
+        return emb, labs, f"dataset:{ds.name}"
 
     # --- generation ------------------------------------------------------------------------
 
     def blend(self, audio_files: Sequence[Target] = (), weights: Sequence[float] = (),
               normalize_weights: bool = True, variance: float = 0.0,
-              seed: int | None = None) -> np.ndarray:
+              seed: int | None = None, *, prior: str = "fitted",
+              cls: str | None = None) -> np.ndarray:
         """The latent point :meth:`generate` decodes: ``[latent_dim]`` float32.
 
-        No files: a random point from N(0, I). Files: the weighted sum of their embeddings,
+        No files: a random point, from the latent sampler fitted to the training sounds
+        (``prior="fitted"``, :meth:`sampler`; of class ``cls`` if given) or from N(0, I)
+        (``prior="normal"``, the original's). Files: the weighted sum of their embeddings,
         weights normalised to sum 1 unless ``normalize_weights=False``; a weight count that
         does not match the files gives equal weights; weights summing to 0 with normalisation
         give equal weights and a warning. ``variance`` adds Gaussian noise of that standard
         deviation to every dimension.
         """
+        if prior not in PRIORS:
+            raise ParameterError(f"prior must be one of {PRIORS}, got {prior!r}")
         rng = np.random.default_rng(seed)
         files = list(audio_files) if not isinstance(audio_files, str | Path) else [audio_files]
+        if cls is not None:
+            self._check_class(cls)
+            if files:
+                raise ParameterError("cls= chooses the class of a random sound: it cannot be "
+                                     "combined with audio_files")
+            if prior != "fitted":
+                raise ParameterError("cls= needs prior='fitted' (N(0, I) has no classes)")
         if not files:
-            z = rng.standard_normal(self.latent_dim).astype(np.float32)
+            if prior == "normal":
+                z = rng.standard_normal(self.latent_dim).astype(np.float32)
+            else:
+                z = self.sampler().sample(cls=cls, seed=rng)
         else:
             emb = self.embed(files)
             w = np.asarray(list(weights), dtype=np.float64)
@@ -228,6 +408,14 @@ class SoundSampleTool:
             z = z + rng.normal(0.0, variance, size=z.shape).astype(np.float32)
         return z
 
+    def _check_class(self, cls: str) -> None:
+        if not self.class_names:
+            raise ModelError(f"model {self.model_dir.path} has no classes (it was trained on a "
+                             "dataset without classes): cls= is not available")
+        if cls not in self.class_names:
+            raise ParameterError(f"unknown class {cls!r}; the model's classes: "
+                                 f"{', '.join(self.class_names)}")
+
     def generate(
         self,
         out_file: str | Path | None = None,
@@ -238,6 +426,9 @@ class SoundSampleTool:
         seed: int | None = None,
         *,
         n_iter: int | None = None,
+        prior: str = "fitted",
+        cls: str | None = None,
+        trim: bool = True,
         **kwargs: Any,
     ) -> np.ndarray:
         """Generate a new sample; see :meth:`blend` for the weight semantics.
@@ -249,27 +440,37 @@ class SoundSampleTool:
         weights, normalize_weights, variance : as the original
         seed : seeds the random point / the noise (and Griffin-Lim's initial phase)
         n_iter : Griffin-Lim iterations (default: the audio params', 32)
+        prior : without files, where the random point comes from: ``"fitted"`` (default; the
+            latent sampler fitted to the training sounds, see :meth:`sampler`) or ``"normal"``
+            (N(0, I), the original's)
+        cls : without files, a class name: a random sound of that class (``prior="fitted"``)
+        trim : end the sound where it has decayed, with a short fade-out (default); False
+            gives the whole fixed-length clip
 
         Returns
         -------
-        np.ndarray [shape=(n_samples,)], float32 audio at the model's sample rate
+        np.ndarray [shape=(m,)], float32 audio at the model's sample rate: ``m ==
+        n_samples`` with ``trim=False``, ``m <= n_samples`` with ``trim=True`` (a silent
+        decode gives a short silent clip and a warning)
         """
         if "weigths" in kwargs:  # the original README's spelling
             weights = kwargs.pop("weigths")
         if kwargs:
             raise TypeError(f"generate() got unexpected keyword argument(s) {sorted(kwargs)}")
-        z = self.blend(audio_files, weights, normalize_weights, variance, seed)
-        audio = self.decode(z, n_iter=n_iter, seed=seed if seed is not None else 0)
+        z = self.blend(audio_files, weights, normalize_weights, variance, seed, prior=prior,
+                       cls=cls)
+        audio = self.decode(z, n_iter=n_iter, seed=seed if seed is not None else 0, trim=trim)
         if out_file is not None:
             write_wav(out_file, audio, self.audio_params.sample_rate)
         return audio
 
     def interpolate(self, a: Target, b: Target, steps: int = 5, *, out_dir: str | Path | None = None,
                     prefix: str = "interp", overwrite: bool = False,
-                    n_iter: int | None = None) -> list[np.ndarray]:
+                    n_iter: int | None = None, trim: bool = False) -> list[np.ndarray]:
         """``steps`` sounds on the straight line from ``a``'s embedding to ``b``'s (both ends
         included). With ``out_dir``, also writes ``<prefix>_NN.wav``; existing files are
-        not overwritten unless ``overwrite=True``."""
+        not overwritten unless ``overwrite=True``. Whole clips of one length by default;
+        ``trim=True`` makes each a one-shot (see :meth:`generate`)."""
         if steps < 2:
             raise ParameterError(f"steps must be >= 2, got {steps}")
         za, zb = self.embed([a, b])
@@ -281,7 +482,7 @@ class SoundSampleTool:
                 raise FileExistsError(f"would overwrite {clash}; pass overwrite=True")
         out = []
         for i, t in enumerate(np.linspace(0.0, 1.0, steps)):
-            audio = self.decode((1 - t) * za + t * zb, n_iter=n_iter)
+            audio = self.decode((1 - t) * za + t * zb, n_iter=n_iter, trim=trim)
             if paths:
                 write_wav(paths[i], audio, self.audio_params.sample_rate)
             out.append(audio)

@@ -51,7 +51,7 @@ def kit_dataset(kit_dir, workspace):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, kit_dataset, workspace, tiny_params):
     """A tiny model trained for 60 steps on the kit (with classifier)."""
-    from samplevae.train import train
+    from samplevae.training import train
 
     logdir = tmp_path_factory.mktemp("models") / "tiny"
     train(logdir, kit_dataset.name, workspace=workspace, run_params=tiny_params,

@@ -39,11 +39,11 @@ def two_files(kit_dir):
 
 # --- weight semantics, checked on embeddings -------------------------------------------------
 
-def test_blend_without_files_is_seeded_standard_normal(tool):
-    z = tool.blend(seed=3)
+def test_blend_without_files_normal_prior_is_seeded_standard_normal(tool):
+    z = tool.blend(seed=3, prior="normal")
     expected = np.random.default_rng(3).standard_normal(tool.latent_dim).astype(np.float32)
     np.testing.assert_allclose(z, expected)
-    assert not np.allclose(tool.blend(seed=4), z)
+    assert not np.allclose(tool.blend(seed=4, prior="normal"), z)
 
 
 def test_blend_normalised_weights(tool, two_files):
@@ -96,18 +96,22 @@ def test_inputs_may_be_paths_audio_or_embeddings(tool, two_files):
 
 def test_generate_writes_wav_of_clip_length(tool, two_files, tmp_path):
     out = tmp_path / "gen.wav"
-    audio = tool.generate(out_file=out, audio_files=two_files, weigths=[1, 2])
+    audio = tool.generate(out_file=out, audio_files=two_files, weigths=[1, 2], trim=False)
     assert audio.shape == (tool.audio_params.n_samples,)
     assert np.all(np.isfinite(audio)) and np.abs(audio).max() > 0.1
     data, sr = sf.read(out)
     assert sr == tool.audio_params.sample_rate
     assert data.shape == (tool.audio_params.n_samples,)
+    # The default is a one-shot: at most the clip, ending where the sound has decayed.
+    one_shot = tool.generate(out_file=out, audio_files=two_files, weigths=[1, 2])
+    assert 0 < one_shot.size <= tool.audio_params.n_samples
+    assert sf.read(out)[0].shape == one_shot.shape
 
 
 def test_generate_without_out_file_writes_nothing(tool, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     audio = tool.generate(seed=0)
-    assert audio.shape == (tool.audio_params.n_samples,)
+    assert 0 < audio.size <= tool.audio_params.n_samples
     assert list(tmp_path.iterdir()) == []
     np.testing.assert_array_equal(audio, tool.generate(seed=0))
 
@@ -167,7 +171,7 @@ def test_predict_returns_probabilities_and_a_class(tool, kit_dir):
 def test_predict_without_classifier_is_a_clear_error(tmp_path, kit_dir, workspace, tiny_params):
     from samplevae.dataset import make_dataset
     from samplevae.tool import SoundSampleTool
-    from samplevae.train import train
+    from samplevae.training import train
 
     make_dataset("noclass", kit_dir / "kick", workspace=workspace, audio_params=tiny_params.audio,
                  progress=False)
@@ -281,7 +285,7 @@ def test_two_tools_side_by_side(tiny_model_dir, tmp_path, kit_dir, workspace, ki
     from samplevae.demo import smoke_run_params
     from samplevae.params import ModelParams
     from samplevae.tool import SoundSampleTool
-    from samplevae.train import train
+    from samplevae.training import train
 
     rp = smoke_run_params()
     rp = rp.replace(model=ModelParams(**{**rp.model.to_dict(), "latent_dim": 4,
@@ -296,7 +300,7 @@ def test_two_tools_side_by_side(tiny_model_dir, tmp_path, kit_dir, workspace, ki
     assert ea.shape == (8,) and eb.shape == (4,)
     np.testing.assert_array_equal(a.embed(f), ea)
     np.testing.assert_array_equal(SoundSampleTool(tiny_model_dir, progress=False).embed(f), ea)
-    assert a.generate(seed=1).shape == b.generate(seed=1).shape
+    assert a.generate(seed=1, trim=False).shape == b.generate(seed=1, trim=False).shape
 
 
 # --- CLI --------------------------------------------------------------------------------

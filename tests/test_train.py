@@ -19,7 +19,7 @@ from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO
 from samplevae.demo import smoke_run_params as tiny_run_params
 from samplevae.errors import DatasetError, ModelError
 from samplevae.modeldir import ModelDir
-from samplevae.train import (
+from samplevae.training import (
     PlateauSchedule,
     TrainResult,
     class_weights,
@@ -33,30 +33,34 @@ N_CLASSES = 9
 
 # ---- pure pieces --------------------------------------------------------------------------
 
+
 def _run_schedule(losses, **kwargs):
     s = PlateauSchedule(1e-3, **kwargs)
     reductions = [s.update(v) for v in losses]
     return s, reductions
 
 
-@pytest.mark.parametrize("losses, expected", [
-    # steadily improving: never lowered
-    ([10, 9, 8, 7, 6, 5, 4, 3], []),
-    # best at validation 0, then 5 worse ones: lowered at validation 5 (the 6th)
-    ([5, 6, 7, 8, 9, 10], [5]),
-    # only 4 worse ones after the best: not yet
-    ([5, 6, 7, 8, 9], []),
-    # later losses close to, but above, the old one -> lowered
-    ([5, 6, 5.5, 6, 6, 6], [5]),
-    # equal later loss: the old one is not strictly lower -> kept
-    ([5, 6, 5, 6, 6, 6], []),
-    # history kept across reductions (the original's behaviour): a long plateau lowers twice
-    ([5, 6, 7, 7, 7, 7, 7], [5, 6]),
-    # ...but not when the next reference is no better than what followed it
-    ([5, 6, 6, 6, 6, 6, 6], [5]),
-    # an improvement inside the window resets the comparison
-    ([5, 6, 6, 4.9, 6, 6, 6, 6, 6], [8]),
-])
+@pytest.mark.parametrize(
+    "losses, expected",
+    [
+        # steadily improving: never lowered
+        ([10, 9, 8, 7, 6, 5, 4, 3], []),
+        # best at validation 0, then 5 worse ones: lowered at validation 5 (the 6th)
+        ([5, 6, 7, 8, 9, 10], [5]),
+        # only 4 worse ones after the best: not yet
+        ([5, 6, 7, 8, 9], []),
+        # later losses close to, but above, the old one -> lowered
+        ([5, 6, 5.5, 6, 6, 6], [5]),
+        # equal later loss: the old one is not strictly lower -> kept
+        ([5, 6, 5, 6, 6, 6], []),
+        # history kept across reductions (the original's behaviour): a long plateau lowers twice
+        ([5, 6, 7, 7, 7, 7, 7], [5, 6]),
+        # ...but not when the next reference is no better than what followed it
+        ([5, 6, 6, 6, 6, 6, 6], [5]),
+        # an improvement inside the window resets the comparison
+        ([5, 6, 6, 4.9, 6, 6, 6, 6, 6], [8]),
+    ],
+)
 def test_plateau_rule_scripted(losses, expected):
     s, reductions = _run_schedule(losses, patience=5, factor=5.0)
     assert [i for i, r in enumerate(reductions) if r] == expected
@@ -98,7 +102,12 @@ def test_confusion_report_figures():
     np.testing.assert_allclose(r["f1"][0], 0.75)
     assert r["balanced_accuracy"] == pytest.approx((0.75 + 0.5 + 0.5) / 3)
     assert r["accuracy"] == pytest.approx(5 / 8)
-    assert r["files"][3] == {"path": "f3.wav", "true": "a", "pred": "b", "confidence": pytest.approx(0.614, abs=1e-3)}
+    assert r["files"][3] == {
+        "path": "f3.wav",
+        "true": "a",
+        "pred": "b",
+        "confidence": pytest.approx(0.614, abs=1e-3),
+    }
     json.dumps(r)  # JSON-able as is
     fig = confusion_figure(r)
     assert fig.axes[0].get_title().startswith("balanced accuracy")
@@ -106,14 +115,22 @@ def test_confusion_report_figures():
 
 # ---- one real run, shared ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, kit_dataset, workspace):
     """150 steps of the tiny model on the kit, with every record captured."""
     records = []
     logdir = tmp_path_factory.mktemp("train") / "run"
     params = tiny_run_params()
-    result = train(logdir, kit_dataset.name, workspace=workspace, run_params=params,
-                   num_steps=150, progress=False, callbacks=[records.append])
+    result = train(
+        logdir,
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=params,
+        num_steps=150,
+        progress=False,
+        callbacks=[records.append],
+    )
     return logdir, result, records
 
 
@@ -132,7 +149,9 @@ def test_classifier_beats_chance(run):
     chance = 1 / N_CLASSES
     assert result.last_valid["balanced_accuracy"] > 2 * chance
     # the saved model agrees with the validation figures
-    ds_X, ds_y, _ = load_dataset("kit", ModelDir(logdir).params.workspace).load_features("valid", progress=False)
+    ds_X, ds_y, _ = load_dataset("kit", ModelDir(logdir).params.workspace).load_features(
+        "valid", progress=False
+    )
     probs = ModelDir(logdir).load_model().predict_classes(ds_X)
     assert (probs.argmax(1) == ds_y).mean() > 2 * chance
 
@@ -168,7 +187,15 @@ def test_records_and_confusion(run, kit_dataset):
     valid = [r for r in records if r["kind"] == "valid"]
     assert [r["step"] for r in train_recs] == list(range(10, 151, 10))
     assert [r["step"] for r in valid] == list(range(10, 151, 10))
-    for key in ("loss", "reconstruction", "kl", "classifier", "accuracy", "learning_rate", "steps_per_sec"):
+    for key in (
+        "loss",
+        "reconstruction",
+        "kl",
+        "classifier",
+        "accuracy",
+        "learning_rate",
+        "steps_per_sec",
+    ):
         assert np.isfinite(train_recs[-1][key])
     conf = valid[-1]["confusion"]
     n_valid = len(kit_dataset.split("valid"))
@@ -180,7 +207,11 @@ def test_records_and_confusion(run, kit_dataset):
         assert valid_paths[f["path"]] == f["true"] and f["pred"] in conf["class_names"]
     # a cell of the matrix lists its files
     i, j = 0, int(np.argmax(conf["counts"][0]))
-    cell = [f for f in conf["files"] if f["true"] == conf["class_names"][i] and f["pred"] == conf["class_names"][j]]
+    cell = [
+        f
+        for f in conf["files"]
+        if f["true"] == conf["class_names"][i] and f["pred"] == conf["class_names"][j]
+    ]
     assert len(cell) == conf["counts"][i][j]
     md = ModelDir(logdir)
     latest = md.confusion()
@@ -215,6 +246,7 @@ def test_flow_weights_change_in_training_and_survive_save(run):
 
 # ---- stopping, resuming, crash safety ------------------------------------------------------
 
+
 def _small(**train):
     p = tiny_run_params()
     return p.replace(train=p.train.replace(**train))
@@ -232,8 +264,14 @@ def test_resume_same_step_and_learning_rate(tmp_path, kit_dataset, workspace, mo
         return False
 
     monkeypatch.setattr(PlateauSchedule, "update", always_lower)
-    r1 = train(logdir, kit_dataset.name, workspace=workspace, run_params=_small(), num_steps=15,
-               progress=False)
+    r1 = train(
+        logdir,
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=15,
+        progress=False,
+    )
     monkeypatch.undo()
     assert r1.step == 15 and r1.learning_rate == pytest.approx(2e-4)
     seen = []
@@ -243,7 +281,12 @@ def test_resume_same_step_and_learning_rate(tmp_path, kit_dataset, workspace, mo
     assert seen[0]["step"] == 20 and all(r["learning_rate"] == pytest.approx(2e-4) for r in seen)
     valid = ModelDir(logdir).metrics("valid")
     # scheduled every 10 steps, plus a final one when num_steps stops a run in between
-    assert [(r["step"], r["scheduled"]) for r in valid] == [(10, True), (15, False), (20, True), (25, False)]
+    assert [(r["step"], r["scheduled"]) for r in valid] == [
+        (10, True),
+        (15, False),
+        (20, True),
+        (25, False),
+    ]
     assert r2.last_valid["step"] == 25
     # the cap is on the total: nothing left to do
     r3 = train(logdir, num_steps=25, progress=False)
@@ -263,8 +306,16 @@ def test_stop_event_from_another_thread(tmp_path, kit_dataset, workspace):
             reached.set()
 
     def worker():
-        out["result"] = train(tmp_path / "stop", kit_dataset.name, workspace=workspace, run_params=_small(),
-                              num_steps=100000, progress=False, stop_event=stop, callbacks=[on_record])
+        out["result"] = train(
+            tmp_path / "stop",
+            kit_dataset.name,
+            workspace=workspace,
+            run_params=_small(),
+            num_steps=100000,
+            progress=False,
+            stop_event=stop,
+            callbacks=[on_record],
+        )
 
     t = threading.Thread(target=worker)
     t.start()
@@ -281,8 +332,15 @@ def test_keyboard_interrupt_saves_checkpoint(tmp_path, kit_dataset, workspace):
         if rec["step"] == 10 and rec["kind"] == "valid":
             raise KeyboardInterrupt
 
-    res = train(tmp_path / "kbd", kit_dataset.name, workspace=workspace, run_params=_small(),
-                num_steps=1000, progress=False, callbacks=[interrupt])
+    res = train(
+        tmp_path / "kbd",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=1000,
+        progress=False,
+        callbacks=[interrupt],
+    )
     assert res.stopped_reason == "stopped" and res.step == 10
     assert ModelDir(tmp_path / "kbd").step == 10
 
@@ -306,13 +364,125 @@ def test_time_budget_and_keras_callback(tmp_path, kit_dataset, workspace):
             self.ended = True
 
     cb = Recorder()
-    res = train(tmp_path / "budget", kit_dataset.name, workspace=workspace, run_params=_small(),
-                time_budget=8.0, progress=False, callbacks=[cb], log_every=1)
+    res = train(
+        tmp_path / "budget",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        time_budget=8.0,
+        progress=False,
+        callbacks=[cb],
+        log_every=1,
+    )
     assert res.stopped_reason == "time_budget" and res.step > 0
     assert res.seconds < 60
     assert cb.begun and cb.ended and cb.model is not None
-    assert [b for b, _ in cb.batches] == list(range(1, res.step + 1))
+    # Keras numbers batches within each epoch (= validation interval of 10 steps): one call per step
+    assert [b for b, _ in cb.batches] == [(s - 1) % 10 for s in range(1, res.step + 1)]
     assert ModelDir(tmp_path / "budget").step == res.step
+
+
+def test_resume_is_exact(tmp_path, kit_dataset, workspace):
+    """20 steps in one go == 15 steps, then resumed for 5 more (between two validations):
+    same weights, same optimizer state, same validation losses."""
+    whole = train(
+        tmp_path / "whole",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=20,
+        progress=False,
+    )
+    train(
+        tmp_path / "split",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=15,
+        progress=False,
+    )
+    split = train(tmp_path / "split", num_steps=20, progress=False)
+    assert whole.step == split.step == 20 and split.steps_run == 5
+    a, b = ModelDir(tmp_path / "whole").load_model(), ModelDir(tmp_path / "split").load_model()
+    for va, vb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(va.numpy(), vb.numpy(), err_msg=va.path)
+    valid = {
+        d: [
+            (r["step"], r["loss"])
+            for r in ModelDir(tmp_path / d).metrics("valid")
+            if r["scheduled"]
+        ]
+        for d in ("whole", "split")
+    }
+    assert valid["whole"] == valid["split"] and [s for s, _ in valid["whole"]] == [10, 20]
+
+
+def test_user_keras_callbacks_work_as_keras_documents(tmp_path, kit_dataset, workspace):
+    """TensorBoard writes event files, CSVLogger a row per validation, EarlyStopping stops
+    (with a checkpoint); a user callback gets the logs our records are made of."""
+
+    class EpochLogs(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epochs = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append((epoch, dict(logs)))
+
+    seen, records = EpochLogs(), []
+    tb, csv = tmp_path / "tb", tmp_path / "log.csv"
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=str(tb)),
+        keras.callbacks.CSVLogger(str(csv)),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=1e9),
+        seen,
+        records.append,
+    ]
+    res = train(
+        tmp_path / "keras_cbs",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=40,
+        progress=False,
+        callbacks=callbacks,
+    )
+    # EarlyStopping: the 2nd validation cannot improve by 1e9 -> stop after it
+    assert (
+        res.stopped_reason == "stopped"
+        and res.step == 20
+        and ModelDir(tmp_path / "keras_cbs").step == 20
+    )
+    assert list(tb.glob("train/events.out.tfevents.*")) and list(
+        tb.glob("validation/events.out.tfevents.*")
+    )
+    rows = csv.read_text().splitlines()
+    assert (
+        len(rows) == 3 and "val_loss" in rows[0].split(",") and "val_balanced_accuracy" in rows[0]
+    )
+    valid = [r for r in records if r["kind"] == "valid"]
+    assert [e for e, _ in seen.epochs] == [0, 1] and [r["step"] for r in valid] == [10, 20]
+    expected = {
+        "loss",
+        "reconstruction",
+        "kl",
+        "classifier",
+        "accuracy",
+        "learning_rate",
+        "val_loss",
+        "val_reconstruction",
+        "val_kl",
+        "val_classifier",
+        "val_accuracy",
+        "val_balanced_accuracy",
+    }
+    for (_, logs), rec in zip(seen.epochs, valid, strict=True):
+        assert set(logs) == expected
+        for key in ("loss", "reconstruction", "kl", "classifier"):
+            assert logs[f"val_{key}"] == pytest.approx(rec[key])
+        assert logs["val_balanced_accuracy"] == rec["balanced_accuracy"]
+        assert logs["val_accuracy"] == pytest.approx(rec["accuracy"])
+        assert logs["learning_rate"] == pytest.approx(rec["learning_rate"])
 
 
 def test_plateau_stops_training(tmp_path, kit_dataset, workspace, monkeypatch):
@@ -329,8 +499,14 @@ def test_plateau_stops_training(tmp_path, kit_dataset, workspace, monkeypatch):
 
     monkeypatch.setattr(PlateauSchedule, "update", scripted)
     logdir = tmp_path / "plateau"
-    res = train(logdir, kit_dataset.name, workspace=workspace, run_params=_small(validate_every=5),
-                num_steps=400, progress=False)
+    res = train(
+        logdir,
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(validate_every=5),
+        num_steps=400,
+        progress=False,
+    )
     monkeypatch.undo()
     assert res.stopped_reason == "plateau" and res.step == 10
     assert res.learning_rate == pytest.approx(1e-5)
@@ -343,8 +519,14 @@ def test_plateau_stops_training(tmp_path, kit_dataset, workspace, monkeypatch):
 
 
 def test_class_weighting_runs(tmp_path, kit_dataset, workspace):
-    res = train(tmp_path / "cw", kit_dataset.name, workspace=workspace,
-                run_params=_small(class_weighting=True), num_steps=10, progress=False)
+    res = train(
+        tmp_path / "cw",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(class_weighting=True),
+        num_steps=10,
+        progress=False,
+    )
     assert res.step == 10 and ModelDir(tmp_path / "cw").params.train.class_weighting
 
 
@@ -353,7 +535,7 @@ _KILL_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from samplevae.demo import smoke_run_params as tiny_run_params
     import samplevae.modeldir as modeldir
-    from samplevae.train import train
+    from samplevae.training import train
 
     logdir, ws = {logdir!r}, {ws!r}
     p = tiny_run_params()
@@ -374,8 +556,12 @@ _KILL_SCRIPT = textwrap.dedent("""
 
 def test_kill_during_checkpoint_write_leaves_loadable_model(tmp_path, kit_dataset, workspace):
     logdir = tmp_path / "killed"
-    script = _KILL_SCRIPT.format(tests=str(Path(__file__).parent), logdir=str(logdir), ws=str(workspace.root))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    script = _KILL_SCRIPT.format(
+        tests=str(Path(__file__).parent), logdir=str(logdir), ws=str(workspace.root)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 3, proc.stderr[-2000:]
     md = ModelDir(logdir)
     partial = [p for p in md.checkpoints_dir.iterdir() if p.name.startswith(".tmp-")]
@@ -392,6 +578,7 @@ def test_kill_during_checkpoint_write_leaves_loadable_model(tmp_path, kit_datase
 
 
 # ---- errors -------------------------------------------------------------------------------
+
 
 def test_missing_dataset_is_clear(tmp_path, workspace):
     with pytest.raises(DatasetError, match="no dataset named 'nope'"):
@@ -441,8 +628,14 @@ def test_one_class_dataset_is_refused(tmp_path, workspace):
     from samplevae.synth import make_kit
 
     make_kit(tmp_path / "one", per_class=3, classes=("kick",))
-    make_dataset("one", tmp_path / "one", classes=True, workspace=workspace,
-                 audio_params=TINY_AUDIO, progress=False)
+    make_dataset(
+        "one",
+        tmp_path / "one",
+        classes=True,
+        workspace=workspace,
+        audio_params=TINY_AUDIO,
+        progress=False,
+    )
     with pytest.raises(DatasetError, match="single class.*'kick'"):
         train(tmp_path / "m1", "one", workspace=workspace, run_params=_small(), progress=False)
 
@@ -455,7 +648,9 @@ def test_class_without_training_files_is_refused(tmp_path, kit_dataset, workspac
     broken = dataclasses.replace(ds, name="kit_norim", entries=entries)
     broken.save(workspace)
     with pytest.raises(DatasetError, match=r"\['rim'\] have no training file"):
-        train(tmp_path / "m2", "kit_norim", workspace=workspace, run_params=_small(), progress=False)
+        train(
+            tmp_path / "m2", "kit_norim", workspace=workspace, run_params=_small(), progress=False
+        )
 
 
 def test_empty_class_folder_is_refused_when_making_the_dataset(tmp_path, workspace):
@@ -464,11 +659,18 @@ def test_empty_class_folder_is_refused_when_making_the_dataset(tmp_path, workspa
     make_kit(tmp_path / "k", per_class=2, classes=("kick", "snare"))
     (tmp_path / "k" / "empty_class").mkdir()
     with pytest.raises(DatasetError, match="empty_class"):
-        make_dataset("k", tmp_path / "k", classes=True, workspace=workspace, audio_params=TINY_AUDIO,
-                     progress=False)
+        make_dataset(
+            "k",
+            tmp_path / "k",
+            classes=True,
+            workspace=workspace,
+            audio_params=TINY_AUDIO,
+            progress=False,
+        )
 
 
 # ---- CLI ----------------------------------------------------------------------------------
+
 
 def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
     from samplevae.cli import main
@@ -476,10 +678,29 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
     logdir = tmp_path / "cli"
     tiny_params = tiny_run_params()
     tiny_params.save(tmp_path / "tiny.json")
-    code = main(["train", "--logdir", str(logdir), "--dataset", kit_dataset.name,
-                 "--workspace", str(workspace.root), "--num-steps", "6", "--latent-dim", "4",
-                 "--batch-size", "8", "--validate-every", "3", "--params", str(tmp_path / "tiny.json"),
-                 "--no-progress", "--json"])
+    code = main(
+        [
+            "train",
+            "--logdir",
+            str(logdir),
+            "--dataset",
+            kit_dataset.name,
+            "--workspace",
+            str(workspace.root),
+            "--num-steps",
+            "6",
+            "--latent-dim",
+            "4",
+            "--batch-size",
+            "8",
+            "--validate-every",
+            "3",
+            "--params",
+            str(tmp_path / "tiny.json"),
+            "--no-progress",
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["step"] == 6 and out["stopped_reason"] == "num_steps"
@@ -495,10 +716,19 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
 
 
 def test_dataset_without_classes(tmp_path, kit_dir, workspace):
-    make_dataset("kit_noclass", kit_dir, workspace=workspace, audio_params=TINY_AUDIO, progress=False)
+    make_dataset(
+        "kit_noclass", kit_dir, workspace=workspace, audio_params=TINY_AUDIO, progress=False
+    )
     records = []
-    res = train(tmp_path / "nc", "kit_noclass", workspace=workspace, run_params=_small(), num_steps=10,
-                progress=False, callbacks=[records.append])
+    res = train(
+        tmp_path / "nc",
+        "kit_noclass",
+        workspace=workspace,
+        run_params=_small(),
+        num_steps=10,
+        progress=False,
+        callbacks=[records.append],
+    )
     assert res.step == 10
     assert all("confusion" not in r and "accuracy" not in r for r in records)
     md = ModelDir(tmp_path / "nc")
@@ -510,10 +740,14 @@ def test_dataset_without_classes(tmp_path, kit_dir, workspace):
 
 
 def test_package_level_train_is_callable(monkeypatch):
-    """``samplevae.train(...)`` works even after the submodule import shadowed the lazy name."""
-    import samplevae
-    import samplevae.train as train_module
+    """``samplevae.train(...)`` is the function, whatever has been imported: no module of that
+    name shadows it."""
+    import types
 
+    import samplevae
+    import samplevae.training as train_module
+
+    assert isinstance(samplevae.train, types.FunctionType) and samplevae.train is train_module.train
     calls = []
     monkeypatch.setattr(train_module, "train", lambda *a, **k: calls.append((a, k)) or "result")
     assert samplevae.train("logdir", "kit", num_steps=1) == "result"

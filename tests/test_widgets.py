@@ -21,6 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 # --- helpers -----------------------------------------------------------------------------------
 
+
 def decode_wav(value: bytes) -> tuple[np.ndarray, int]:
     assert value[:4] == b"RIFF" and value[8:12] == b"WAVE", "not a RIFF/WAVE file"
     audio, sr = sf.read(io.BytesIO(value), dtype="float32")
@@ -30,7 +31,7 @@ def decode_wav(value: bytes) -> tuple[np.ndarray, int]:
 def expected_clip(path: str, offset: float, duration: float) -> np.ndarray:
     """What a player must hold for ``duration`` s of ``path`` from ``offset`` (native rate)."""
     audio, sr = sf.read(path, dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)[int(round(offset * sr)):]
+    audio = audio.mean(axis=1)[int(round(offset * sr)) :]
     return audio[: int(round(duration * sr))]
 
 
@@ -43,9 +44,20 @@ def front_end_click(fig, trace_index: int, point_index, *, shift: bool = False) 
         x, y = tr.x[point_index], tr.y[point_index]
     fig._js2py_pointsCallback = {
         "event_type": "plotly_click",
-        "points": {"trace_indexes": [trace_index], "point_indexes": [point_index], "xs": [x], "ys": [y]},
-        "device_state": {"alt": False, "ctrl": False, "meta": False, "shift": shift,
-                         "button": 0, "buttons": 1},
+        "points": {
+            "trace_indexes": [trace_index],
+            "point_indexes": [point_index],
+            "xs": [x],
+            "ys": [y],
+        },
+        "device_state": {
+            "alt": False,
+            "ctrl": False,
+            "meta": False,
+            "shift": shift,
+            "button": 0,
+            "buttons": 1,
+        },
     }
 
 
@@ -56,6 +68,7 @@ def assert_displays(panel) -> None:
 
 
 # --- fixtures ----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tool(tiny_model_dir, kit_dir):
@@ -72,6 +85,7 @@ def latent_map(tool):
 
 
 # --- audio helper and projection ---------------------------------------------------------------
+
 
 def test_players_are_wav_without_loop_and_appear_only_when_filled(kit_dir):
     from widgets._audio import PlayerSlot, player
@@ -110,6 +124,7 @@ def test_project_2d_umap_is_seeded_pca_below_five_points_and_transform_finds_poi
 
 # --- DatasetBuilder ------------------------------------------------------------------------------
 
+
 def test_dataset_builder_validates_builds_counts_skips_and_plays(kit_dir, tmp_path, tiny_params):
     from samplevae.dataset import Workspace
     from widgets import DatasetBuilder
@@ -122,15 +137,30 @@ def test_dataset_builder_validates_builds_counts_skips_and_plays(kit_dir, tmp_pa
     (root / "snare" / "broken.wav").write_text("not audio")
     ws = Workspace(tmp_path / "ws")
 
-    b = DatasetBuilder(tmp_path / "nowhere", name="mine", workspace=ws,
-                       audio_params=tiny_params.audio, train_ratio=0.75, workers=1)
+    b = DatasetBuilder(
+        tmp_path / "nowhere",
+        name="mine",
+        workspace=ws,
+        audio_params=tiny_params.audio,
+        train_ratio=0.75,
+        workers=1,
+    )
     assert b.build_button.disabled and "does not exist" in b.roots_check.value
     b.roots.value = str(root)
     assert not b.build_button.disabled and "2 class folder(s): kick, snare" in b.roots_check.value
 
+    import traitlets
+
+    from widgets import TrainingMonitor
+
+    monitor = TrainingMonitor(tmp_path / "run")
+    traitlets.dlink((b, "dataset"), (monitor, "dataset"))  # train on what the builder built
+    built = []
+    b.on_built(built.append)
     b.build_button.click()
     ds = b.dataset
     assert ds is not None and "ready" in b.status_text, b.status_text
+    assert monitor.dataset is ds and built == [ds]
     assert ds.class_names == ["kick", "snare"] and len(ds.entries) == 8
     counts = ds.counts()
     assert list(b.counts.data[0].x) == ["kick", "snare"]
@@ -150,6 +180,11 @@ def test_dataset_builder_validates_builds_counts_skips_and_plays(kit_dir, tmp_pa
     assert b.spectrogram.value[:8] == PNG
     assert_displays(b)
 
+    b.dataset = None  # the dataset is state: setting it from Python hides or shows it
+    assert b.results.layout.display == "none"
+    shown = DatasetBuilder(workspace=ws, dataset=ds)
+    assert shown.results.layout.display is None and list(shown.counts.data[1].y) == [1, 1]
+
 
 def test_dataset_builder_reports_errors_in_its_status(tmp_path):
     from widgets import DatasetBuilder
@@ -164,22 +199,30 @@ def test_dataset_builder_reports_errors_in_its_status(tmp_path):
 
 # --- TrainingMonitor -----------------------------------------------------------------------------
 
+
 def _curve(monitor, key, kind):
     return monitor.curves.data[monitor._trace[(key, kind)]]
 
 
 def test_training_monitor_trains_in_a_thread_stops_resumes_and_reattaches(
-        tmp_path, kit_dataset, workspace, tiny_params):
+    tmp_path, kit_dataset, workspace, tiny_params
+):
     from widgets import TrainingMonitor
 
     logdir = tmp_path / "run"
-    mon = TrainingMonitor(logdir, kit_dataset, workspace=workspace, run_params=tiny_params,
-                          num_steps=20)
+    mon = TrainingMonitor(
+        logdir, kit_dataset, workspace=workspace, run_params=tiny_params, num_steps=20
+    )
     assert mon.start_button.description == "Start" and "new model directory" in mon.status_text
+    running, results, finished = [], [], []
+    mon.observe(lambda change: running.append(change.new), names="running")
+    mon.observe(lambda change: results.append(change.new), names="result")
+    mon.on_finished(finished.append)
     mon.start_button.click()
     assert mon.running and mon.start_button.disabled and not mon.stop_button.disabled
     result = mon.wait(timeout=300)
     assert result.step == 20 and result.stopped_reason == "num_steps"
+    assert running == [True, False] and results == [result] and finished == [result]
     assert not mon.running and not mon.start_button.disabled and mon.stop_button.disabled
     assert mon.start_button.description == "Resume"
 
@@ -187,14 +230,18 @@ def test_training_monitor_trains_in_a_thread_stops_resumes_and_reattaches(
     saved = md.metrics()
     train_recs = [r for r in saved if r["kind"] == "train"]
     valid_recs = [r for r in saved if r["kind"] == "valid"]
-    assert [r["step"] for r in train_recs] == [10, 20] and [r["step"] for r in valid_recs] == [10, 20]
+    assert [r["step"] for r in train_recs] == [10, 20] and [r["step"] for r in valid_recs] == [
+        10,
+        20,
+    ]
     for key in ("loss", "reconstruction", "kl", "classifier"):
         tr, va = _curve(mon, key, "train"), _curve(mon, key, "valid")
         assert list(tr.x) == [10, 20] and list(va.x) == [10, 20]
         np.testing.assert_allclose(tr.y, [r[key] for r in train_recs], rtol=1e-6)
         np.testing.assert_allclose(va.y, [r[key] for r in valid_recs], rtol=1e-6)
-    np.testing.assert_allclose(_curve(mon, "learning_rate", "train").y,
-                               [r["learning_rate"] for r in train_recs])
+    np.testing.assert_allclose(
+        _curve(mon, "learning_rate", "train").y, [r["learning_rate"] for r in train_recs]
+    )
     np.testing.assert_allclose(np.array(mon.heatmap.data[0].z), md.confusion()["matrix"])
     assert "step 20" in mon.heatmap.layout.title.text
 
@@ -229,10 +276,13 @@ def test_training_monitor_shows_a_failed_run_in_its_status(tmp_path):
     from widgets import TrainingMonitor
 
     mon = TrainingMonitor(tmp_path / "nothing")  # no dataset for a new model directory
+    finished = []
+    mon.on_finished(finished.append)
     mon.start_button.click()
     with pytest.raises(Exception, match="dataset"):
         mon.wait(timeout=60)
     assert "training failed" in mon.status_text and not mon.start_button.disabled
+    assert finished == [None] and not mon.running and mon.result is None
 
 
 def test_confusion_cell_click_lists_and_plays_those_validation_files(tiny_model_dir):
@@ -248,7 +298,9 @@ def test_confusion_cell_click_lists_and_plays_those_validation_files(tiny_model_
     off = counts.copy()
     np.fill_diagonal(off, 0)
     i, j = np.unravel_index(np.argmax(off if off.any() else counts), counts.shape)
-    expected = [f["path"] for f in saved["files"] if f["true"] == names[i] and f["pred"] == names[j]]
+    expected = [
+        f["path"] for f in saved["files"] if f["true"] == names[i] and f["pred"] == names[j]
+    ]
     assert len(expected) == counts[i, j] > 0
 
     front_end_click(mon.heatmap, 0, [int(i), int(j)])  # heatmaps report [row, col]
@@ -263,6 +315,7 @@ def test_confusion_cell_click_lists_and_plays_those_validation_files(tiny_model_
 
 
 # --- LatentMap -----------------------------------------------------------------------------------
+
 
 def test_latent_map_has_every_library_entry_with_hover_names(latent_map, tool):
     lib = tool.library
@@ -313,8 +366,12 @@ def test_latent_map_box_selection_spans_traces_and_feeds_the_blend(tool):
     m.on_select(heard.append)
     m.figure._js2py_pointsCallback = {  # a box selection over two classes, as the front end sends
         "event_type": "plotly_selected",
-        "points": {"trace_indexes": [0, 0, 1], "point_indexes": [0, 2, 1],
-                   "xs": [t0.x[0], t0.x[2], t1.x[1]], "ys": [t0.y[0], t0.y[2], t1.y[1]]},
+        "points": {
+            "trace_indexes": [0, 0, 1],
+            "point_indexes": [0, 2, 1],
+            "xs": [t0.x[0], t0.x[2], t1.x[1]],
+            "ys": [t0.y[0], t0.y[2], t1.y[1]],
+        },
         "selector": {"type": "box", "selector_state": {"xrange": [-9, 9], "yrange": [-9, 9]}},
     }
     assert m.selected == chosen and heard == [chosen]
@@ -347,14 +404,19 @@ def test_latent_map_of_a_dataset_colours_by_class(tool, kit_dataset, workspace):
     m = LatentMap.from_dataset(tool, kit_dataset, split="valid", workspace=workspace, method="pca")
     valid = kit_dataset.split("valid")
     assert m.color_by.value == "class" and m.paths == [e.path for e in valid]
-    np.testing.assert_allclose(m.embeddings, tool.embed([e.path for e in valid]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        m.embeddings, tool.embed([e.path for e in valid]), rtol=1e-4, atol=1e-5
+    )
     groups = m.groups()
     assert groups == [e.label for e in valid]
 
 
 # --- BlendGenerator ------------------------------------------------------------------------------
 
-def test_blend_generator_blends_the_map_selection_plays_places_and_saves(tool, latent_map, tmp_path):
+
+def test_blend_generator_blends_the_map_selection_plays_places_and_saves(
+    tool, latent_map, tmp_path
+):
     from widgets import BlendGenerator
 
     b = BlendGenerator(tool, latent_map=latent_map, out_dir=tmp_path)
@@ -373,8 +435,14 @@ def test_blend_generator_blends_the_map_selection_plays_places_and_saves(tool, l
     b.generate_button.click()
     assert "blend" in b.status_text, b.status_text
 
-    expected = tool.generate(audio_files=paths, weights=[1.0, -0.5], normalize_weights=False,
-                             variance=0.2, seed=7)
+    expected = tool.generate(  # the widget makes the whole clip (generate() trims by default)
+        audio_files=paths,
+        weights=[1.0, -0.5],
+        normalize_weights=False,
+        variance=0.2,
+        seed=7,
+        trim=False,
+    )
     np.testing.assert_allclose(b.audio, expected, atol=1e-5)
     audio, sr = decode_wav(b.player.value)
     assert sr == tool.audio_params.sample_rate and len(audio) == tool.audio_params.n_samples
@@ -399,6 +467,7 @@ def test_blend_generator_blends_the_map_selection_plays_places_and_saves(tool, l
 
 
 # --- SimilarityBrowser ---------------------------------------------------------------------------
+
 
 def test_similarity_browser_lists_plays_from_onset_and_highlights_on_the_map(tool, latent_map):
     from widgets import SimilarityBrowser
@@ -441,8 +510,15 @@ def test_similarity_browser_takes_an_uploaded_file(tool, kit_dir):
     s = SimilarityBrowser(tool, num_similar=3)
     data = (kit_dir / "clap" / "clap_001.wav").read_bytes()
     s.picker.mode.value = "upload"
-    s.picker.upload.value = ({"name": "my clap.wav", "type": "audio/wav", "size": len(data),
-                              "content": memoryview(data), "last_modified": datetime.now(UTC)},)
+    s.picker.upload.value = (
+        {
+            "name": "my clap.wav",
+            "type": "audio/wav",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.now(UTC),
+        },
+    )
     s.search_button.click()
     ref = tool.find_similar(str(kit_dir / "clap" / "clap_001.wav"), 3, display=False)
     assert s.result.files == ref.files
@@ -450,6 +526,7 @@ def test_similarity_browser_takes_an_uploaded_file(tool, kit_dir):
 
 
 # --- ClassifierPanel -----------------------------------------------------------------------------
+
 
 def test_classifier_panel_bars_are_the_predicted_probabilities(tool, latent_map):
     from widgets import ClassifierPanel
@@ -467,5 +544,134 @@ def test_classifier_panel_bars_are_the_predicted_probabilities(tool, latent_map)
 
     front_end_click(latent_map.figure, 1, 0)  # a map click is classified at once
     entry = int(latent_map.figure.data[1].customdata[0])
-    np.testing.assert_allclose(c.figure.data[0].y, tool.predict(tool.library.paths[entry])[0], rtol=1e-5)
+    np.testing.assert_allclose(
+        c.figure.data[0].y, tool.predict(tool.library.paths[entry])[0], rtol=1e-5
+    )
     assert_displays(c)
+
+
+# --- traitlets state and error reporting -----------------------------------------------------
+
+
+def test_map_selection_is_a_trait_that_rings_points_and_links_to_a_blend(tool):
+    import traitlets
+
+    from widgets import BlendGenerator, LatentMap
+
+    m = LatentMap(tool, method="pca")
+    b = BlendGenerator(tool, latent_map=m)
+    seen: list[list[int]] = []
+    m.observe(lambda change: seen.append(list(change.new)), names="selected")
+    traitlets.dlink((m, "selected"), (b, "selected"), m.paths_of)  # the blend follows the map
+
+    m.selected = [3, 5]  # set from Python: ringed on the map, heard by observers and the link
+    ring = m._overlay("selected")
+    np.testing.assert_allclose(np.column_stack([ring.x, ring.y]), m.xy[[3, 5]])
+    assert seen == [[3, 5]]
+    paths = [tool.library.paths[i] for i in (3, 5)]
+    assert [s.path for s in b.sources] == paths and len(b.rows.children) == 2
+
+    tr = m.figure.data[1]
+    entry = int(tr.customdata[0])
+    front_end_click(m.figure, 1, 0)  # a click is the same state change
+    assert m.selected == [entry] and seen[-1] == [entry]
+    assert b.selected == [(tool.library.paths[entry], 0.0)]
+    assert [s.path for s in b.sources] == [tool.library.paths[entry]]
+
+    with pytest.raises(traitlets.TraitError, match="out of range"):
+        m.selected = [len(tool.library)]
+    assert m.selected == [entry]
+
+    # Setting the blend's sources keeps the weights of those that stay; bare paths start at 0 s.
+    b.sources[0].weight.value = 0.3
+    b.selected = [tool.library.paths[entry], tool.library.paths[7]]
+    assert [(s.path, s.onset) for s in b.sources] == [
+        (tool.library.paths[entry], 0.0),
+        (tool.library.paths[7], 0.0),
+    ]
+    assert b.weights == [0.3, 1.0]
+    b.remove_source(0)
+    assert b.selected == [(tool.library.paths[7], 0.0)] and len(b.rows.children) == 1
+    m.clear_overlays()
+    assert m.selected == [] and list(m._overlay("selected").x) == []
+
+
+def test_results_are_traits_observed_after_a_click_and_shown_when_set(tool, tmp_path):
+    from widgets import BlendGenerator, ClassifierPanel, SimilarityBrowser
+    from widgets.blend_generator import Blend
+    from widgets.classifier_panel import Prediction
+
+    s = SimilarityBrowser(tool, num_similar=3)
+    results = []
+    s.observe(lambda change: results.append(change.new), names="result")
+    s.picker.select_entry(4)
+    s.search_button.click()
+    assert len(results) == 1 and results[0] is s.result
+    assert (
+        results[0].files
+        == tool.find_similar(tool.library.paths[4], 3, display=False, exclude_self=True).files
+    )
+    other = SimilarityBrowser(tool)
+    other.result = s.result  # set from Python: listed with play buttons
+    assert len(other.results.children) == 3 == len(other.play_buttons)
+    other.play_buttons[0].click()
+    decode_wav(other.player.value)
+
+    c = ClassifierPanel(tool)
+    predictions = []
+    c.observe(lambda change: predictions.append(change.new), names="result")
+    c.picker.select_entry(8)
+    c.classify_button.click()
+    probs, name = tool.predict(tool.library.paths[8])
+    assert len(predictions) == 1 and isinstance(predictions[0], Prediction)
+    assert predictions[0].class_name == name == c.predicted
+    np.testing.assert_allclose(predictions[0].probabilities, probs, rtol=1e-5)
+    assert predictions[0].choice.path == tool.library.paths[8]
+
+    b = BlendGenerator(tool, out_dir=tmp_path)
+    blends = []
+    b.observe(lambda change: blends.append(change.new), names="result")
+    b.add_source(tool.library.paths[2])
+    b.generate_button.click()
+    assert len(blends) == 1 and isinstance(blends[0], Blend) and blends[0] is b.result
+    assert blends[0].sources == [(tool.library.paths[2], 0.0, 1.0)] and blends[0].audio is b.audio
+    copy = BlendGenerator(tool, out_dir=tmp_path / "copy")
+    assert copy.save_button.disabled
+    copy.result = b.result  # set from Python: played, drawn, and Save writes it
+    assert not copy.save_button.disabled and copy.spectrogram.value[:8] == PNG
+    np.testing.assert_allclose(decode_wav(copy.player.value)[0], b.audio, atol=1 / 32767 * 1.01)
+    data, _ = sf.read(copy.save(), dtype="float32")
+    np.testing.assert_allclose(data, b.audio, atol=1 / 32767 * 1.01)
+
+
+def test_a_handler_raising_a_user_error_shows_it_and_the_widget_keeps_working(
+    tool, monkeypatch, caplog
+):
+    from samplevae.errors import SampleVAEError
+    from widgets import SimilarityBrowser
+    from widgets._base import Panel, reports_errors
+
+    s = SimilarityBrowser(tool, num_similar=2)
+    s.picker.select_entry(1)
+
+    def broken(*args, **kwargs):
+        raise SampleVAEError("the library index <is> stale")
+
+    monkeypatch.setattr(tool, "find_similar", broken)
+    with caplog.at_level("WARNING", logger="widgets._base"):
+        s.search_button.click()  # raises nothing into the front end
+    assert s.status_text == "Error: the library index <is> stale"
+    assert "&lt;is&gt;" in s.status.value  # shown as text, not as markup
+    assert "SimilarityBrowser: the library index <is> stale" in caplog.text
+    assert s.result is None
+    monkeypatch.undo()
+    s.search_button.click()  # the same widget still works
+    assert len(s.result.files) == 2 and "2 nearest" in s.status_text
+
+    class Buggy(Panel):
+        @reports_errors
+        def handler(self, _button):
+            raise RuntimeError("a bug")
+
+    with pytest.raises(RuntimeError, match="a bug"):  # a bug is not hidden in the status line
+        Buggy().handler(None)

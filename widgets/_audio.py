@@ -17,12 +17,19 @@ from samplevae.audio import read_audio, wav_bytes
 MAX_PLAY_SEC = 6.0
 
 
-def player(audio: np.ndarray | None = None, sample_rate: int = 16000, *,
-           autoplay: bool = False) -> w.Audio:
+def player(
+    audio: np.ndarray | None = None, sample_rate: int = 16000, *, autoplay: bool = False
+) -> w.Audio:
     """A WAV ``Audio`` widget, optionally filled with ``audio [n_samples]`` at ``sample_rate`` Hz."""
     value = wav_bytes(audio, sample_rate) if audio is not None else b""
-    return w.Audio(value=value, format="wav", autoplay=autoplay, loop=False, controls=True,
-                   layout=w.Layout(width="320px", height="40px"))
+    return w.Audio(
+        value=value,
+        format="wav",
+        autoplay=autoplay,
+        loop=False,
+        controls=True,
+        layout=w.Layout(width="320px", height="40px"),
+    )
 
 
 def play(widget: w.Audio, audio: np.ndarray, sample_rate: int) -> None:
@@ -30,8 +37,9 @@ def play(widget: w.Audio, audio: np.ndarray, sample_rate: int) -> None:
     widget.value = wav_bytes(np.asarray(audio, dtype=np.float32), int(sample_rate))
 
 
-def read_clip(path: str | Path, offset: float = 0.0,
-              duration: float | None = MAX_PLAY_SEC) -> tuple[np.ndarray, int]:
+def read_clip(
+    path: str | Path, offset: float = 0.0, duration: float | None = MAX_PLAY_SEC
+) -> tuple[np.ndarray, int]:
     """``duration`` seconds (or less, at the end of the file) of ``path`` from ``offset``
     seconds, at the file's own sample rate: ``(audio [n], sample_rate)``."""
     audio, sr = read_audio(path, offset=offset, duration=duration)
@@ -40,8 +48,9 @@ def read_clip(path: str | Path, offset: float = 0.0,
     return audio, sr
 
 
-def play_file(widget: w.Audio, path: str | Path, offset: float = 0.0,
-              duration: float | None = MAX_PLAY_SEC) -> tuple[np.ndarray, int]:
+def play_file(
+    widget: w.Audio, path: str | Path, offset: float = 0.0, duration: float | None = MAX_PLAY_SEC
+) -> tuple[np.ndarray, int]:
     """Load a stretch of a file (see :func:`read_clip`) into ``widget``; returns it."""
     audio, sr = read_clip(path, offset, duration)
     play(widget, audio, sr)
@@ -64,8 +73,9 @@ class PlayerSlot:
         play(self.player, audio, sample_rate)
         self._show()
 
-    def play_file(self, path: str | Path, offset: float = 0.0,
-                  duration: float | None = MAX_PLAY_SEC) -> tuple[np.ndarray, int]:
+    def play_file(
+        self, path: str | Path, offset: float = 0.0, duration: float | None = MAX_PLAY_SEC
+    ) -> tuple[np.ndarray, int]:
         out = play_file(self.player, path, offset, duration)
         self._show()
         return out

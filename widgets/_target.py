@@ -36,10 +36,13 @@ class TargetPicker:
     def __init__(self, entries: Sequence[tuple[str, float]] = (), *, description: str = "sample"):
         self.entries = [(str(p), float(o)) for p, o in entries]
         modes = (["library"] if self.entries else []) + ["path", "upload"]
-        self.mode = w.ToggleButtons(options=modes, value=modes[0], description=description,
-                                    style={"button_width": "80px"})
-        self.library = w.Dropdown(options=[(short_name(p, o), i) for i, (p, o) in enumerate(self.entries)],
-                                  layout=w.Layout(width="420px"))
+        self.mode = w.ToggleButtons(
+            options=modes, value=modes[0], description=description, style={"button_width": "80px"}
+        )
+        self.library = w.Dropdown(
+            options=[(short_name(p, o), i) for i, (p, o) in enumerate(self.entries)],
+            layout=w.Layout(width="420px"),
+        )
         self.path = w.Text(placeholder="/path/to/sample.wav", layout=w.Layout(width="420px"))
         self.upload = w.FileUpload(accept=",".join(sorted(AUDIO_EXTENSIONS)), multiple=False)
         self._upload_dir: tempfile.TemporaryDirectory | None = None
@@ -83,8 +86,9 @@ class TargetPicker:
         item = self.upload.value[0]
         name = re.sub(r"[^\w.\-]", "_", Path(item["name"]).name) or "upload.wav"
         if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
-            raise AudioLoadError(item["name"], "not an audio file extension "
-                                 f"({', '.join(sorted(AUDIO_EXTENSIONS))})")
+            raise AudioLoadError(
+                item["name"], f"not an audio file extension ({', '.join(sorted(AUDIO_EXTENSIONS))})"
+            )
         if self._upload_dir is None:
             self._upload_dir = tempfile.TemporaryDirectory(prefix="samplevae_upload_")
         dest = Path(self._upload_dir.name) / name

@@ -13,12 +13,14 @@ from pathlib import Path
 import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
+import traitlets
 
 from samplevae.params import AudioParams
+from samplevae.plotting import figure_png, new_figure
 
 from ._audio import PlayerSlot
-from ._base import USER_ERRORS, Panel, short_name
-from ._spectrogram import show_png, spectrogram_image, spectrogram_png
+from ._base import Panel, reports_errors, short_name
+from ._spectrogram import show_spectrogram, spectrogram_image
 
 __all__ = ["LatentMap", "Projection", "project_2d"]
 
@@ -26,9 +28,28 @@ log = logging.getLogger(__name__)
 
 #: Below this many points UMAP is meaningless and PCA is used.
 MIN_UMAP_POINTS = 5
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
-            "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+)
 _OVERLAYS = ("selected", "results", "query", "generated")
 
 
@@ -164,8 +185,12 @@ class LatentMap(Panel):
     Attributes
     ----------
     figure : plotly FigureWidget (WebGL scatter per colour group, then the overlay traces)
-    selected : entry ids selected by click (shift-click adds) or box/lasso selection
+    selected : trait, the entry ids (indices of :attr:`paths`) selected by click (shift-click
+        adds) or box/lasso selection; setting it rings those points. ``observe`` it, or
+        ``traitlets.dlink((map, "selected"), (blend, "selected"), map.paths_of)``.
     """
+
+    selected = traitlets.List(traitlets.Int(), help="selected entry ids")
 
     def __init__(
         self,
@@ -188,8 +213,10 @@ class LatentMap(Panel):
         self.tool = tool
         if embeddings is None:
             if tool is None or tool.library is None:
-                raise ValueError("LatentMap needs embeddings= and paths=, or a tool with a library "
-                                 "(SoundSampleTool(logdir, library_dir=...))")
+                raise ValueError(
+                    "LatentMap needs embeddings= and paths=, or a tool with a library "
+                    "(SoundSampleTool(logdir, library_dir=...))"
+                )
             lib = tool.library
             embeddings, paths, onsets = lib.embeddings, lib.paths, lib.onsets
             title = title or f"library: {len(lib)} entries"
@@ -202,45 +229,63 @@ class LatentMap(Panel):
             raise ValueError(f"{self.embeddings.shape[0]} embeddings for {n} paths")
         self.onsets = np.zeros(n) if onsets is None else np.asarray(onsets, dtype=np.float64)
         self.labels = None if labels is None else [None if x is None else str(x) for x in labels]
-        self.audio_params = audio_params or (tool.audio_params if tool is not None else AudioParams())
+        self.audio_params = audio_params or (
+            tool.audio_params if tool is not None else AudioParams()
+        )
         self.projection = project_2d(self.embeddings, method=method, seed=seed)
         self.xy = self.projection.xy
-        self.selected: list[int] = []
         self.generated: list[Generated] = []
         self.query: tuple[str, float] | None = None
-        self._callbacks: list[Callable[[list[int]], None]] = []
-        self._lookup = {(os.path.realpath(p), round(float(o), 3)): i
-                        for i, (p, o) in enumerate(zip(self.paths, self.onsets, strict=True))}
+        self._lookup = {
+            (os.path.realpath(p), round(float(o), 3)): i
+            for i, (p, o) in enumerate(zip(self.paths, self.onsets, strict=True))
+        }
         self._box_sel: dict[int, list[int]] = {}
 
         color_options = (["class"] if self.labels is not None else []) + ["folder", "none"]
         if color_by not in color_options:
             color_by = "folder" if color_by == "class" else color_options[0]
-        self.color_by = w.Dropdown(options=color_options, value=color_by, description="colour by",
-                                   layout=w.Layout(width="220px"))
-        self.figure = go.FigureWidget(layout=go.Layout(
-            width=width, height=height, margin=dict(l=10, r=10, t=40, b=10),
-            title=dict(text=f"{title or f'{n} samples'} — {self.projection.note}", font=dict(size=13)),
-            xaxis=dict(showticklabels=False, zeroline=False, title=None),
-            yaxis=dict(showticklabels=False, zeroline=False, title=None),
-            hovermode="closest", legend=dict(itemsizing="constant"), template="plotly_white"))
+        self.color_by = w.Dropdown(
+            options=color_options,
+            value=color_by,
+            description="colour by",
+            layout=w.Layout(width="220px"),
+        )
+        self.figure = go.FigureWidget(
+            layout=go.Layout(
+                width=width,
+                height=height,
+                margin=dict(l=10, r=10, t=40, b=10),
+                title=dict(
+                    text=f"{title or f'{n} samples'} — {self.projection.note}", font=dict(size=13)
+                ),
+                xaxis=dict(showticklabels=False, zeroline=False, title=None),
+                yaxis=dict(showticklabels=False, zeroline=False, title=None),
+                hovermode="closest",
+                legend=dict(itemsizing="constant"),
+                template="plotly_white",
+            )
+        )
         self.info = w.HTML("<i>Click a point to hear it.</i>", layout=w.Layout(width="380px"))
         self.audio = PlayerSlot(autoplay=autoplay)
         self.spectrogram = spectrogram_image()
         self._draw()
         self.color_by.observe(self._on_color_by, names="value")
-        self.widget = w.VBox([
-            w.HBox([self.color_by, self.status]),
-            w.HBox([self.figure, w.VBox([self.info, self.audio.box, self.spectrogram])]),
-        ])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.color_by, self.status]),
+                w.HBox([self.figure, w.VBox([self.info, self.audio.box, self.spectrogram])]),
+            ]
+        )
         self.widget.add_class("samplevae-latent-map")
         self._info(f"{n} points, {self.projection.note}")
 
     # --- construction from a dataset --------------------------------------------------------
 
     @classmethod
-    def from_dataset(cls, tool, dataset, *, split: str | None = None, workspace=None,
-                     **kwargs) -> LatentMap:
+    def from_dataset(
+        cls, tool, dataset, *, split: str | None = None, workspace=None, **kwargs
+    ) -> LatentMap:
         """Map a dataset's files (``split`` "train", "valid" or both), coloured by class."""
         entries = dataset.entries if split is None else dataset.split(split)
         paths = [e.path for e in entries]
@@ -266,7 +311,11 @@ class LatentMap(Panel):
         if mode == "folder":
             parents = [os.path.dirname(p) for p in self.paths]
             try:
-                root = os.path.commonpath(parents) if len(set(parents)) > 1 else os.path.dirname(parents[0])
+                root = (
+                    os.path.commonpath(parents)
+                    if len(set(parents)) > 1
+                    else os.path.dirname(parents[0])
+                )
             except ValueError:  # different drives
                 return [Path(p).name for p in parents]
             return [os.path.relpath(p, root) if p != root else Path(p).name for p in parents]
@@ -278,19 +327,42 @@ class LatentMap(Panel):
         traces = []
         for k, g in enumerate(names):
             ids = np.array([i for i, gi in enumerate(groups) if gi == g])
-            traces.append(go.Scattergl(
-                x=self.xy[ids, 0], y=self.xy[ids, 1], mode="markers", name=g, meta="entries",
-                customdata=ids, hovertext=[short_name(self.paths[i], self.onsets[i]) for i in ids],
-                hoverinfo="text", marker=dict(size=8, opacity=0.8, color=_PALETTE[k % len(_PALETTE)])))
+            traces.append(
+                go.Scattergl(
+                    x=self.xy[ids, 0],
+                    y=self.xy[ids, 1],
+                    mode="markers",
+                    name=g,
+                    meta="entries",
+                    customdata=ids,
+                    hovertext=[short_name(self.paths[i], self.onsets[i]) for i in ids],
+                    hoverinfo="text",
+                    marker=dict(size=8, opacity=0.8, color=_PALETTE[k % len(_PALETTE)]),
+                )
+            )
         styles = {
             "selected": dict(symbol="circle-open", size=18, color="black", line=dict(width=3)),
             "results": dict(symbol="circle-open", size=16, color="#ff7f0e", line=dict(width=3)),
-            "query": dict(symbol="diamond", size=16, color="black", line=dict(width=2, color="white")),
-            "generated": dict(symbol="star", size=18, color="#d62728", line=dict(width=1, color="black")),
+            "query": dict(
+                symbol="diamond", size=16, color="black", line=dict(width=2, color="white")
+            ),
+            "generated": dict(
+                symbol="star", size=18, color="#d62728", line=dict(width=1, color="black")
+            ),
         }
         for kind in _OVERLAYS:
-            traces.append(go.Scatter(x=[], y=[], mode="markers", name=kind, meta=kind,
-                                     marker=styles[kind], hoverinfo="text", showlegend=True))
+            traces.append(
+                go.Scatter(
+                    x=[],
+                    y=[],
+                    mode="markers",
+                    name=kind,
+                    meta=kind,
+                    marker=styles[kind],
+                    hoverinfo="text",
+                    showlegend=True,
+                )
+            )
         with self.figure.batch_update():
             self.figure.data = []
             self.figure.add_traces(traces)
@@ -309,7 +381,9 @@ class LatentMap(Panel):
             sel = self._overlay("selected")
             sel.x, sel.y = self.xy[self.selected, 0], self.xy[self.selected, 1]
             sel.customdata = list(self.selected)
-            sel.hovertext = [f"selected: {short_name(self.paths[i], self.onsets[i])}" for i in self.selected]
+            sel.hovertext = [
+                f"selected: {short_name(self.paths[i], self.onsets[i])}" for i in self.selected
+            ]
             gen = self._overlay("generated")
             gen.x = [g.xy[0] for g in self.generated]
             gen.y = [g.xy[1] for g in self.generated]
@@ -322,24 +396,35 @@ class LatentMap(Panel):
     # --- events -----------------------------------------------------------------------------
 
     def on_select(self, callback: Callable[[list[int]], None]) -> None:
-        """Call ``callback(ids)`` whenever the selection changes (ids index :attr:`paths`)."""
-        self._callbacks.append(callback)
+        """Call ``callback(ids)`` whenever the selection changes (ids index :attr:`paths`);
+        the same as ``observe`` on :attr:`selected`."""
+        self.observe(lambda change: callback(list(change.new)), names="selected")
 
+    @traitlets.validate("selected")
+    def _valid_selection(self, proposal) -> list[int]:
+        ids = [int(i) for i in proposal.value]
+        bad = [i for i in ids if not 0 <= i < len(self.paths)]
+        if bad:
+            raise traitlets.TraitError(f"entries {bad} out of range (0..{len(self.paths) - 1})")
+        return list(dict.fromkeys(ids))  # each once, in order
+
+    @traitlets.observe("selected")
+    def _on_selected(self, _change) -> None:
+        self._redraw_overlays()
+
+    @reports_errors
     def _on_click(self, trace, points, state) -> None:
         if not points.point_inds:
             return
         i = points.point_inds[0]
         kind = trace.meta
-        try:
-            if kind == "generated":
-                self.play_generated(int(trace.customdata[i]))
-            elif kind == "query":
-                if self.query is not None:
-                    self._show(*self.query, title="query")
-            else:
-                self.select(int(trace.customdata[i]), add=bool(state is not None and state.shift))
-        except USER_ERRORS as e:
-            self._error(e)
+        if kind == "generated":
+            self.play_generated(int(trace.customdata[i]))
+        elif kind == "query":
+            if self.query is not None:
+                self._show(*self.query, title="query")
+        else:
+            self.select(int(trace.customdata[i]), add=bool(state is not None and state.shift))
 
     def _on_selection(self, trace, points, selector) -> None:
         ids = [int(trace.customdata[i]) for i in points.point_inds]
@@ -348,21 +433,19 @@ class LatentMap(Panel):
             chosen = sorted(i for part in self._box_sel.values() for i in part)
             self._box_sel = {}
             if chosen:
-                self.selected = chosen
-                self._redraw_overlays()
                 self._info(f"{len(chosen)} points selected")
-                self._notify()
-
-    def _notify(self) -> None:
-        for cb in self._callbacks:
-            cb(list(self.selected))
+                self.selected = chosen
 
     # --- actions ----------------------------------------------------------------------------
 
     @property
     def selected_paths(self) -> list[tuple[str, float]]:
         """``(path, onset)`` of the selected entries."""
-        return [(self.paths[i], float(self.onsets[i])) for i in self.selected]
+        return self.paths_of(self.selected)
+
+    def paths_of(self, ids: Sequence[int]) -> list[tuple[str, float]]:
+        """``(path, onset)`` of map entries ``ids`` (a transform for ``traitlets.dlink``)."""
+        return [(self.paths[i], float(self.onsets[i])) for i in ids]
 
     def index_of(self, path: str, onset: float = 0.0) -> int | None:
         """The map entry of a file (and onset), or ``None``."""
@@ -374,53 +457,54 @@ class LatentMap(Panel):
         if not 0 <= i < len(self.paths):
             raise IndexError(f"entry {i} out of range (0..{len(self.paths) - 1})")
         self.selected = [*self.selected, i] if add and i not in self.selected else [i]
-        self._redraw_overlays()
-        group = self.groups()[i]
         if play:
-            self._show(self.paths[i], float(self.onsets[i]), title=group)
-        self._notify()
+            self._show(self.paths[i], float(self.onsets[i]), title=self.groups()[i])
 
     def _show(self, path: str, onset: float, title: str = "") -> None:
-        from samplevae.audio import load_audio
-        from samplevae.features import features
-
-        p = self.audio_params
-        self.audio.play_file(path, onset, duration=p.sample_sec)
-        feats = features(load_audio(path, p, offset=onset), p)
-        show_png(self.spectrogram, spectrogram_png(feats, duration=p.sample_sec, title=title))
-        self.info.value = (f"<b>{html.escape(short_name(path, onset))}</b><br>"
-                           f"<small style='word-break:break-all'>{html.escape(title)} · "
-                           f"{html.escape(path)}</small>")
+        self.audio.play_file(path, onset, duration=self.audio_params.sample_sec)
+        show_spectrogram(self.spectrogram, self.audio_params, path=path, onset=onset, title=title)
+        self.info.value = (
+            f"<b>{html.escape(short_name(path, onset))}</b><br>"
+            f"<small style='word-break:break-all'>{html.escape(title)} · "
+            f"{html.escape(path)}</small>"
+        )
 
     def play_generated(self, k: int) -> None:
         """Play generated sample ``k`` (as placed by :meth:`add_generated`)."""
-        from samplevae.features import features
-
         g = self.generated[k]
         if g.audio is None:
             raise ValueError(f"generated sample {g.name!r} has no audio attached")
         self.audio.play(g.audio, g.sample_rate)
         if g.sample_rate == self.audio_params.sample_rate:
-            from samplevae.audio import fit_length
-
-            feats = features(fit_length(g.audio, self.audio_params.n_samples), self.audio_params)
-            show_png(self.spectrogram, spectrogram_png(
-                feats, duration=self.audio_params.sample_sec, title=g.name))
+            show_spectrogram(self.spectrogram, self.audio_params, audio=g.audio, title=g.name)
         self.info.value = f"<b>generated: {html.escape(g.name)}</b>"
 
-    def add_generated(self, z: np.ndarray, audio: np.ndarray | None = None,
-                      sample_rate: int | None = None, name: str | None = None) -> int:
+    def add_generated(
+        self,
+        z: np.ndarray,
+        audio: np.ndarray | None = None,
+        sample_rate: int | None = None,
+        name: str | None = None,
+    ) -> int:
         """Place a generated sample (its latent point ``z [latent_dim]``) on the map as a star;
         clicking the star plays ``audio``. Returns its index in :attr:`generated`."""
         xy = self.projection.transform(np.asarray(z, dtype=np.float32)[None])[0]
         name = name or f"generated {len(self.generated) + 1}"
-        self.generated.append(Generated(name, xy, audio, int(sample_rate or self.audio_params.sample_rate)))
+        self.generated.append(
+            Generated(name, xy, audio, int(sample_rate or self.audio_params.sample_rate))
+        )
         self._redraw_overlays()
         return len(self.generated) - 1
 
-    def show_query(self, z: np.ndarray | None = None, results: Sequence[tuple[str, float]] = (), *,
-                   query: tuple[str, float] | None = None, name: str = "query",
-                   distances: Sequence[float] | None = None) -> list[int]:
+    def show_query(
+        self,
+        z: np.ndarray | None = None,
+        results: Sequence[tuple[str, float]] = (),
+        *,
+        query: tuple[str, float] | None = None,
+        name: str = "query",
+        distances: Sequence[float] | None = None,
+    ) -> list[int]:
         """Highlight a similarity query: the target (a diamond; at its own point when it is on
         the map, else where ``z`` projects) and its results (orange rings).
 
@@ -453,34 +537,40 @@ class LatentMap(Panel):
 
     def snapshot_png(self, size: tuple[float, float] = (7.0, 5.0)) -> bytes:
         """A still picture of the map (PNG bytes, matplotlib) for static reports."""
-        import io
-
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=size, dpi=90)
-        FigureCanvasAgg(fig)
+        fig = new_figure(size)
         ax = fig.add_subplot(1, 1, 1)
         groups = self.groups()
         for k, g in enumerate(sorted(set(groups))):
             ids = [i for i, gi in enumerate(groups) if gi == g]
-            ax.scatter(self.xy[ids, 0], self.xy[ids, 1], s=14, alpha=0.8, label=g,
-                       color=_PALETTE[k % len(_PALETTE)])
+            ax.scatter(
+                self.xy[ids, 0],
+                self.xy[ids, 1],
+                s=14,
+                alpha=0.8,
+                label=g,
+                color=_PALETTE[k % len(_PALETTE)],
+            )
         if self.generated:
             gxy = np.array([g.xy for g in self.generated])
-            ax.scatter(gxy[:, 0], gxy[:, 1], marker="*", s=160, color="#d62728",
-                       edgecolors="black", label="generated")
+            ax.scatter(
+                gxy[:, 0],
+                gxy[:, 1],
+                marker="*",
+                s=160,
+                color="#d62728",
+                edgecolors="black",
+                label="generated",
+            )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(self.figure.layout.title.text or "", fontsize=9)
         ax.legend(fontsize=7, loc="best", markerscale=1.2)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
+        return figure_png(fig)
 
     def clear_overlays(self) -> None:
         """Remove the selection, query, results and generated markers."""
-        self.selected, self.generated, self.query = [], [], None
+        self.generated, self.query = [], None
         self.show_query()
+        self.selected = []
         self._redraw_overlays()

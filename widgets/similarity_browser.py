@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipywidgets as w
+import traitlets
 
 from ._audio import PlayerSlot
-from ._base import USER_ERRORS, Panel, short_name
+from ._base import Panel, reports_errors, short_name
 from ._target import Choice, TargetPicker
 
 __all__ = ["SimilarityBrowser"]
@@ -25,42 +26,62 @@ class SimilarityBrowser(Panel):
     latent_map : LatentMap to highlight on (and follow clicks of)
     num_similar : initial number of results
     autoplay : start playing on a play click
+
+    Attributes
+    ----------
+    result : trait, the last search's :class:`~samplevae.tool.SimilarResult` (``None``
+        before the first); setting one lists its entries with play buttons
+    target : the :class:`~widgets._target.Choice` searched for last
     """
+
+    result = traitlets.Instance(
+        "samplevae.tool.SimilarResult", allow_none=True, help="the last search's results"
+    )
 
     def __init__(self, tool, *, latent_map=None, num_similar: int = 5, autoplay: bool = False):
         super().__init__()
         if tool.library is None:
-            raise ValueError("SimilarityBrowser needs a tool with a library: "
-                             "SoundSampleTool(logdir, library_dir=...)")
+            raise ValueError(
+                "SimilarityBrowser needs a tool with a library: "
+                "SoundSampleTool(logdir, library_dir=...)"
+            )
         self.tool = tool
         self.latent_map = latent_map
         lib = tool.library
-        self.picker = TargetPicker(list(zip(lib.paths, map(float, lib.onsets), strict=True)),
-                                   description="target")
+        self.picker = TargetPicker(
+            list(zip(lib.paths, map(float, lib.onsets), strict=True)), description="target"
+        )
         n_max = max(1, min(50, len(lib)))
-        self.num_similar = w.IntSlider(value=min(num_similar, n_max), min=1, max=n_max,
-                                       description="results")
+        self.num_similar = w.IntSlider(
+            value=min(num_similar, n_max), min=1, max=n_max, description="results"
+        )
         self.exclude_self = w.Checkbox(value=True, description="exclude the target itself")
-        self.search_button = w.Button(description="Find similar", button_style="primary", icon="search")
+        self.search_button = w.Button(
+            description="Find similar", button_style="primary", icon="search"
+        )
         self.search_button.on_click(self._on_search)
         self.play_target = w.Button(description="play target", icon="play")
         self.play_target.on_click(self._on_play_target)
         self.results = w.VBox()
         self.player = PlayerSlot(autoplay=autoplay)
-        self.result = None
         self.target: Choice | None = None
         self.play_buttons: list[w.Button] = []
         if latent_map is not None:
             latent_map.on_select(self._on_map_select)
-        self.widget = w.VBox([
-            w.HTML("<b>Similarity browser</b> — nearest library samples in latent space"),
-            self.picker.widget,
-            w.HBox([self.num_similar, self.exclude_self]),
-            w.HBox([self.search_button, self.play_target]),
-            self.status, self.results, self.player.box,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML("<b>Similarity browser</b> — nearest library samples in latent space"),
+                self.picker.widget,
+                w.HBox([self.num_similar, self.exclude_self]),
+                w.HBox([self.search_button, self.play_target]),
+                self.status,
+                self.results,
+                self.player.box,
+            ]
+        )
         self.widget.add_class("samplevae-similarity-browser")
 
+    @reports_errors
     def _on_map_select(self, ids: list[int]) -> None:
         if len(ids) != 1:
             return
@@ -76,32 +97,52 @@ class SimilarityBrowser(Panel):
         """Search for ``choice`` (default: the picker's); returns the ``SimilarResult``."""
         choice = choice or self.picker.choice()
         n = int(self.num_similar.value)
-        res = self.tool.find_similar(choice.path, n, display=False, offset=choice.onset,
-                                     exclude_self=self.exclude_self.value)
-        self.result, self.target = res, choice
+        res = self.tool.find_similar(
+            choice.path, n, display=False, offset=choice.onset, exclude_self=self.exclude_self.value
+        )
+        self.target, self.result = choice, res
+        if self.latent_map is not None:
+            z = self.tool.embed(choice.path, choice.onset)
+            self.latent_map.show_query(
+                z,
+                list(zip(res.files, res.onsets, strict=True)),
+                query=(choice.path, choice.onset),
+                name=f"query: {choice.label}",
+                distances=res.distances,
+            )
+        self._ok(f"{len(res.files)} nearest to {choice.label}")
+        return res
+
+    @traitlets.observe("result")
+    def _on_result(self, change) -> None:
+        res = change.new
         self.play_buttons = []
+        if res is None:
+            self.results.children = ()
+            return
         rows = []
         for k, (f, o, d) in enumerate(zip(res.files, res.onsets, res.distances, strict=True)):
-            button = w.Button(description="play", icon="play", tooltip=f"play {f} from {o:.2f} s",
-                              layout=w.Layout(width="80px"))
+            button = w.Button(
+                description="play",
+                icon="play",
+                tooltip=f"play {f} from {o:.2f} s",
+                layout=w.Layout(width="80px"),
+            )
             button.add_class("samplevae-play")
             button.on_click(lambda _b, k=k: self._on_play(k))
             self.play_buttons.append(button)
-            rows.append(w.HBox([
-                w.Label(f"{k + 1}.", layout=w.Layout(width="30px")),
-                w.Label(short_name(f), layout=w.Layout(width="300px")),
-                w.Label(f"distance {d:.3f}", layout=w.Layout(width="120px")),
-                w.Label(f"onset {o:.2f} s", layout=w.Layout(width="100px")),
-                button,
-            ]))
+            rows.append(
+                w.HBox(
+                    [
+                        w.Label(f"{k + 1}.", layout=w.Layout(width="30px")),
+                        w.Label(short_name(f), layout=w.Layout(width="300px")),
+                        w.Label(f"distance {d:.3f}", layout=w.Layout(width="120px")),
+                        w.Label(f"onset {o:.2f} s", layout=w.Layout(width="100px")),
+                        button,
+                    ]
+                )
+            )
         self.results.children = tuple(rows)
-        if self.latent_map is not None:
-            z = self.tool.embed(choice.path, choice.onset)
-            self.latent_map.show_query(z, list(zip(res.files, res.onsets, strict=True)),
-                                       query=(choice.path, choice.onset), name=f"query: {choice.label}",
-                                       distances=res.distances)
-        self._ok(f"{len(res.files)} nearest to {choice.label}")
-        return res
 
     def play(self, k: int) -> None:
         """Play result ``k`` (0 = nearest) from its onset, one clip long."""
@@ -109,22 +150,16 @@ class SimilarityBrowser(Panel):
         self.player.play_file(f, o, duration=self.tool.audio_params.sample_sec)
         self._info(f"playing {k + 1}. {short_name(f, o)}")
 
+    @reports_errors
     def _on_search(self, _button) -> None:
-        try:
-            self.search()
-        except USER_ERRORS as e:
-            self._error(e)
+        self.search()
 
+    @reports_errors
     def _on_play(self, k: int) -> None:
-        try:
-            self.play(k)
-        except USER_ERRORS as e:
-            self._error(e)
+        self.play(k)
 
+    @reports_errors
     def _on_play_target(self, _button) -> None:
-        try:
-            c = self.picker.choice()
-            self.player.play_file(c.path, c.onset, duration=self.tool.audio_params.sample_sec)
-            self._info(f"playing target {c.label}")
-        except USER_ERRORS as e:
-            self._error(e)
+        c = self.picker.choice()
+        self.player.play_file(c.path, c.onset, duration=self.tool.audio_params.sample_sec)
+        self._info(f"playing target {c.label}")

@@ -12,10 +12,13 @@ from pathlib import Path
 import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
+import traitlets
 from plotly.subplots import make_subplots
 
+from samplevae.dataset import Dataset
+
 from ._audio import PlayerSlot
-from ._base import USER_ERRORS, Panel, short_name
+from ._base import Panel, reports_errors, short_name
 
 __all__ = ["TrainingMonitor"]
 
@@ -35,7 +38,7 @@ REDRAW_EVERY = 0.5
 
 
 class TrainingMonitor(Panel):
-    """Run ``samplevae.train.train`` in a background thread and plot it live.
+    """Run ``samplevae.train`` in a background thread and plot it live.
 
     Start / Resume trains (again) on ``logdir`` — a model directory continues where it
     stopped; Stop asks the run to finish its step, checkpoint and return. Curves show the
@@ -53,11 +56,36 @@ class TrainingMonitor(Panel):
     num_steps : steps to train per Start (``None``: until the learning-rate schedule ends)
     time_budget : seconds per Start at most (``None``: no limit)
     autoplay : start playing a confusion-cell file on click
+
+    Attributes
+    ----------
+    dataset : trait, what the next Start trains a new model on (a name or a Dataset);
+        ``traitlets.dlink((builder, "dataset"), (monitor, "dataset"))`` follows a DatasetBuilder
+    result : trait, the last run's ``TrainResult`` (``None`` while running and after a failure,
+        whose exception is in ``error``)
+    running : trait (read-only), ``True`` from Start until the run has ended; its observers
+        and those of ``result`` are called in the training thread
     """
 
-    def __init__(self, logdir: str | Path, dataset=None, *, workspace=None, run_params=None,
-                 num_steps: int | None = None, time_budget: float | None = None,
-                 autoplay: bool = False):
+    dataset = traitlets.Union(
+        [traitlets.Unicode(), traitlets.Instance(Dataset)],
+        allow_none=True,
+        help="dataset name or Dataset of a new model",
+    )
+    result = traitlets.Any(None, allow_none=True, help="the last run's TrainResult")
+    running = traitlets.Bool(False, read_only=True, help="a run is in progress")
+
+    def __init__(
+        self,
+        logdir: str | Path,
+        dataset=None,
+        *,
+        workspace=None,
+        run_params=None,
+        num_steps: int | None = None,
+        time_budget: float | None = None,
+        autoplay: bool = False,
+    ):
         super().__init__()
         self.logdir = Path(logdir)
         self.dataset = dataset
@@ -65,63 +93,108 @@ class TrainingMonitor(Panel):
         self.run_params = run_params
         self.records: dict[str, list[dict]] = {"train": [], "valid": []}
         self.confusion: dict | None = None
-        self.result = None
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._last_draw = 0.0
-        self._callbacks: list[Callable] = []
 
-        self.num_steps = w.IntText(value=num_steps or 0, description="steps",
-                                   tooltip="steps to train per start (0: until the schedule ends)",
-                                   layout=w.Layout(width="170px"))
-        self.time_budget = w.FloatText(value=time_budget or 0.0, description="max s",
-                                       tooltip="seconds per start at most (0: no limit)",
-                                       layout=w.Layout(width="170px"))
+        self.num_steps = w.IntText(
+            value=num_steps or 0,
+            description="steps",
+            tooltip="steps to train per start (0: until the schedule ends)",
+            layout=w.Layout(width="170px"),
+        )
+        self.time_budget = w.FloatText(
+            value=time_budget or 0.0,
+            description="max s",
+            tooltip="seconds per start at most (0: no limit)",
+            layout=w.Layout(width="170px"),
+        )
         self.start_button = w.Button(description="Start", button_style="success", icon="play")
-        self.stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.stop_button = w.Button(
+            description="Stop", button_style="danger", icon="stop", disabled=True
+        )
         self.start_button.on_click(lambda _b: self.start())
         self.stop_button.on_click(lambda _b: self.stop())
         self.progress = w.HTML()
 
-        self.curves = go.FigureWidget(make_subplots(
-            rows=2, cols=3, subplot_titles=[t for _, t in CURVES], horizontal_spacing=0.07,
-            vertical_spacing=0.16))
+        self.curves = go.FigureWidget(
+            make_subplots(
+                rows=2,
+                cols=3,
+                subplot_titles=[t for _, t in CURVES],
+                horizontal_spacing=0.07,
+                vertical_spacing=0.16,
+            )
+        )
         self._trace: dict[tuple[str, str], int] = {}
         for k, (key, _) in enumerate(CURVES):
             row, col = divmod(k, 3)
             kinds = ("train",) if key == "learning_rate" else ("train", "valid")
             for kind in kinds:
                 self.curves.add_scatter(
-                    x=[], y=[], mode="lines" if kind == "train" else "lines+markers",
-                    name=kind, legendgroup=kind, showlegend=k == 0,
+                    x=[],
+                    y=[],
+                    mode="lines" if kind == "train" else "lines+markers",
+                    name=kind,
+                    legendgroup=kind,
+                    showlegend=k == 0,
                     line=dict(color="#1f77b4" if kind == "train" else "#ff7f0e"),
-                    row=row + 1, col=col + 1)
+                    row=row + 1,
+                    col=col + 1,
+                )
                 self._trace[(key, kind)] = len(self.curves.data) - 1
         self.curves.update_yaxes(type="log", row=2, col=3)
-        self.curves.update_layout(width=900, height=430, margin=dict(l=40, r=10, t=40, b=30),
-                                  template="plotly_white", legend=dict(orientation="h", y=-0.08))
+        self.curves.update_layout(
+            width=900,
+            height=430,
+            margin=dict(l=40, r=10, t=40, b=30),
+            template="plotly_white",
+            legend=dict(orientation="h", y=-0.08),
+        )
 
         self.heatmap = go.FigureWidget(
-            data=[go.Heatmap(z=[[0.0]], x=["-"], y=["-"], zmin=0, zmax=1, colorscale="Blues",
-                             texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}"
-                             "<br>%{z:.2f} of the class<extra></extra>")],
-            layout=go.Layout(width=500, height=440, margin=dict(l=90, r=10, t=40, b=90),
-                             title=dict(text="confusion matrix (at the first validation; needs classes)",
-                                       font=dict(size=13)),
-                             xaxis=dict(title="predicted", tickangle=-45),
-                             yaxis=dict(title="true", autorange="reversed"), template="plotly_white"))
+            data=[
+                go.Heatmap(
+                    z=[[0.0]],
+                    x=["-"],
+                    y=["-"],
+                    zmin=0,
+                    zmax=1,
+                    colorscale="Blues",
+                    texttemplate="%{text}",
+                    hovertemplate="true %{y}<br>predicted %{x}"
+                    "<br>%{z:.2f} of the class<extra></extra>",
+                )
+            ],
+            layout=go.Layout(
+                width=500,
+                height=440,
+                margin=dict(l=90, r=10, t=40, b=90),
+                title=dict(
+                    text="confusion matrix (at the first validation; needs classes)",
+                    font=dict(size=13),
+                ),
+                xaxis=dict(title="predicted", tickangle=-45),
+                yaxis=dict(title="true", autorange="reversed"),
+                template="plotly_white",
+            ),
+        )
         self.heatmap.data[0].on_click(self._on_cell_click)
         self.cell_title = w.HTML("<i>Click a cell to list its validation files.</i>")
         self.cell_files = w.VBox()
         self.cell_paths: list[str] = []
         self.player = PlayerSlot(autoplay=autoplay)
-        self.widget = w.VBox([
-            w.HTML(f"<b>Training monitor</b> — <code>{html.escape(str(self.logdir))}</code>"),
-            w.HBox([self.start_button, self.stop_button, self.num_steps, self.time_budget]),
-            self.progress, self.status, self.curves,
-            w.HBox([self.heatmap, w.VBox([self.cell_title, self.player.box, self.cell_files])]),
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>Training monitor</b> — <code>{html.escape(str(self.logdir))}</code>"),
+                w.HBox([self.start_button, self.stop_button, self.num_steps, self.time_budget]),
+                self.progress,
+                self.status,
+                self.curves,
+                w.HBox([self.heatmap, w.VBox([self.cell_title, self.player.box, self.cell_files])]),
+            ]
+        )
         self.widget.add_class("samplevae-training-monitor")
         self.reattach()
 
@@ -142,8 +215,11 @@ class TrainingMonitor(Panel):
         self._redraw()
         self.start_button.description = "Resume"
         last = self._last_step()
-        self._info(f"model directory with {last} steps of history: press Resume to train on"
-                   if last is not None else "model directory without history yet")
+        self._info(
+            f"model directory with {last} steps of history: press Resume to train on"
+            if last is not None
+            else "model directory without history yet"
+        )
 
     def _last_step(self) -> int | None:
         steps = [r["step"] for recs in self.records.values() for r in recs if "step" in r]
@@ -151,13 +227,10 @@ class TrainingMonitor(Panel):
 
     # --- running ----------------------------------------------------------------------------
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def on_finished(self, callback: Callable) -> None:
-        """Call ``callback(result)`` (a TrainResult, or ``None`` after an error) when a run ends."""
-        self._callbacks.append(callback)
+        """Call ``callback(result)`` (a TrainResult, or ``None`` after an error) when a run
+        ends; the same as observing :attr:`running` turn ``False``."""
+        self.observe(lambda change: change.new or callback(self.result), names="running")
 
     def start(self) -> None:
         """Start (or resume) training in a background thread; returns at once."""
@@ -165,7 +238,7 @@ class TrainingMonitor(Panel):
             self._info("already running")
             return
         from samplevae.modeldir import ModelDir
-        from samplevae.train import train
+        from samplevae.training import train
 
         md = ModelDir(self.logdir)
         resume = md.has_params()
@@ -184,10 +257,13 @@ class TrainingMonitor(Panel):
             progress=False,
         )
         if resume:  # train() drops records written after the checkpoint it resumes from
-            self.records = {k: [r for r in recs if r.get("step", 0) <= md.step]
-                            for k, recs in self.records.items()}
+            self.records = {
+                k: [r for r in recs if r.get("step", 0) <= md.step]
+                for k, recs in self.records.items()
+            }
         self._stop.clear()
         self.error, self.result = None, None
+        self.set_trait("running", True)
         self.start_button.disabled, self.stop_button.disabled = True, False
         self._t0 = time.monotonic()
         self._info(("resuming" if resume else "starting") + " training …")
@@ -226,17 +302,20 @@ class TrainingMonitor(Panel):
         return self.wait(**kwargs)
 
     def _finish(self) -> None:
-        self._redraw()
-        self.start_button.disabled, self.stop_button.disabled = False, True
-        self.start_button.description = "Resume"
-        if self.error is not None:
-            self._error(f"training failed: {self.error}")
-        elif self.result is not None:
-            r = self.result
-            self._ok(f"finished at step {r.step} ({getattr(r, 'stopped_reason', '')}) "
-                     f"after {time.monotonic() - self._t0:.0f} s")
-        for cb in self._callbacks:
-            cb(self.result)
+        try:
+            self._redraw()
+        finally:  # a failed redraw must not leave the monitor "running"
+            self.start_button.disabled, self.stop_button.disabled = False, True
+            self.start_button.description = "Resume"
+            if self.error is not None:
+                self._error(f"training failed: {self.error}")
+            elif self.result is not None:
+                r = self.result
+                self._ok(
+                    f"finished at step {r.step} ({getattr(r, 'stopped_reason', '')}) "
+                    f"after {time.monotonic() - self._t0:.0f} s"
+                )
+            self.set_trait("running", False)
 
     # --- records (training thread: only set widget values) --------------------------------
 
@@ -272,15 +351,20 @@ class TrainingMonitor(Panel):
         names = list(c["class_names"])
         z = np.asarray(c["matrix"], dtype=np.float64)
         counts = np.asarray(c.get("counts", z), dtype=np.int64)
-        text = [[f"{z[i, j]:.2f}<br>({counts[i, j]})" if counts[i, j] else "" for j in range(len(names))]
-                for i in range(len(names))]
+        text = [
+            [
+                f"{z[i, j]:.2f}<br>({counts[i, j]})" if counts[i, j] else ""
+                for j in range(len(names))
+            ]
+            for i in range(len(names))
+        ]
         bal = c.get("balanced_accuracy")
         with self.heatmap.batch_update():
             hm = self.heatmap.data[0]
             hm.z, hm.x, hm.y, hm.text = z, names, names, text
-            self.heatmap.layout.title.text = (
-                f"confusion at step {c.get('step', '?')}"
-                + (f" — balanced accuracy {bal:.2f}" if bal is not None else ""))
+            self.heatmap.layout.title.text = f"confusion at step {c.get('step', '?')}" + (
+                f" — balanced accuracy {bal:.2f}" if bal is not None else ""
+            )
 
     # --- confusion cell -> files --------------------------------------------------------------
 
@@ -289,17 +373,23 @@ class TrainingMonitor(Panel):
         if not self.confusion:
             return []
         files = self.confusion.get("files", [])
-        return [f["path"] for f in files if f["true"] == true_class and f["pred"] == predicted_class]
+        return [
+            f["path"] for f in files if f["true"] == true_class and f["pred"] == predicted_class
+        ]
 
     def show_cell(self, true_class: str, predicted_class: str) -> list[str]:
         """List a cell's validation files with play buttons and load the first in the player."""
         paths = self.cell(true_class, predicted_class)
         self.cell_paths = paths
-        self.cell_title.value = (f"<b>{len(paths)}</b> validation file(s) of <b>{html.escape(true_class)}</b>"
-                                 f" predicted as <b>{html.escape(predicted_class)}</b>")
+        self.cell_title.value = (
+            f"<b>{len(paths)}</b> validation file(s) of <b>{html.escape(true_class)}</b>"
+            f" predicted as <b>{html.escape(predicted_class)}</b>"
+        )
         buttons = []
         for p in paths:
-            b = w.Button(description=short_name(p), icon="play", tooltip=p, layout=w.Layout(width="300px"))
+            b = w.Button(
+                description=short_name(p), icon="play", tooltip=p, layout=w.Layout(width="300px")
+            )
             b.add_class("samplevae-play")
             b.on_click(lambda _b, p=p: self._play(p))
             buttons.append(b)
@@ -308,11 +398,9 @@ class TrainingMonitor(Panel):
             self._play(paths[0])
         return paths
 
+    @reports_errors
     def _play(self, path: str) -> None:
-        try:
-            self.player.play_file(path)
-        except USER_ERRORS as e:
-            self._error(e)
+        self.player.play_file(path)
 
     def _on_cell_click(self, trace, points, state) -> None:
         if not points.point_inds or not self.confusion:

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         _add_library(p, required=True)
         p.set_defaults(func=run_library, action=action)
 
-    p = sub.add_parser("generate", help="generate a sample: random, or a weighted blend of files")
+    p = sub.add_parser("generate", help="generate a one-shot: random (of a class), or a weighted "
+                                        "blend of files")
     _add_model(p)
     p.add_argument("--out", "--out-file", dest="out", required=True, help="output .wav")
     p.add_argument("--files", "--audio-files", dest="files", nargs="*", default=[], help="samples to blend")
@@ -44,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variance", type=float, default=0.0, help="std of Gaussian noise added in latent space")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None, help="Griffin-Lim iterations")
+    p.add_argument("--prior", choices=("fitted", "normal"), default="fitted",
+                   help="without --files: draw from the sampler fitted to the training sounds "
+                        "(default) or from N(0, I) (the original's)")
+    p.add_argument("--class", dest="cls", default=None, metavar="NAME",
+                   help="without --files: a random sound of this class")
+    p.add_argument("--no-trim", action="store_true",
+                   help="keep the whole fixed-length clip (default: end where the sound decays)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run_generate)
 
@@ -101,11 +109,14 @@ def run_generate(args: argparse.Namespace) -> int:
         return 1
     tool = _tool(args)
     audio = tool.generate(out, args.files, args.weights, normalize_weights=not args.no_normalize,
-                          variance=args.variance, seed=args.seed, n_iter=args.iterations)
+                          variance=args.variance, seed=args.seed, n_iter=args.iterations,
+                          prior=args.prior, cls=args.cls, trim=not args.no_trim)
     sr = tool.audio_params.sample_rate
     if args.json:
         print_json({"out": str(out), "sample_rate": sr, "seconds": len(audio) / sr,
-                    "files": args.files, "weights": args.weights})
+                    "files": args.files, "weights": args.weights,
+                    "prior": None if args.files else args.prior, "class": args.cls,
+                    "trimmed": not args.no_trim})
     else:
         print(f"wrote {out} ({len(audio) / sr:.2f} s at {sr} Hz)")
     return 0

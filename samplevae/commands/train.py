@@ -27,27 +27,55 @@ _MODEL_OPTIONS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "train", help="train an IAF-VAE on a dataset, or resume one",
+        "train",
+        help="train an IAF-VAE on a dataset, or resume one",
         description="Train a model into --logdir on a dataset made with make-dataset. "
-                    "Run again with only --logdir to resume where it stopped (same dataset, step, "
-                    "learning rate and optimizer state). Ctrl-C stops after saving a checkpoint.")
+        "Run again with only --logdir to resume where it stopped (same dataset, step, "
+        "learning rate and optimizer state). Ctrl-C stops after saving a checkpoint.",
+    )
     p.add_argument("--logdir", required=True, help="model directory (created if new)")
     p.add_argument("--dataset", default=None, help="dataset name (needed for a new logdir only)")
     add_workspace_arg(p)
-    p.add_argument("--num-steps", "--num_steps", dest="num_steps", type=int, default=None,
-                   help="stop when the total step count reaches this (default: on the plateau rule)")
-    p.add_argument("--time-budget", dest="time_budget", type=float, default=None, metavar="SECONDS",
-                   help="stop (with a checkpoint) after this many seconds")
+    p.add_argument(
+        "--num-steps",
+        "--num_steps",
+        dest="num_steps",
+        type=int,
+        default=None,
+        help="stop when the total step count reaches this (default: on the plateau rule)",
+    )
+    p.add_argument(
+        "--time-budget",
+        dest="time_budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop (with a checkpoint) after this many seconds",
+    )
     for name, help_ in _TRAIN_OPTIONS.items():
         typ = float if name in ("learning_rate", "min_learning_rate") else int
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
-    p.add_argument("--class-weighting", dest="class_weighting", action=argparse.BooleanOptionalAction,
-                   default=None, help="weight the classifier loss by inverse class frequency")
+    p.add_argument(
+        "--class-weighting",
+        dest="class_weighting",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="weight the classifier loss by inverse class frequency",
+    )
     for name, (typ, help_) in _MODEL_OPTIONS.items():
-        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                       help=help_ + "; new models only")
-    p.add_argument("--params", default=None, metavar="JSON",
-                   help="params.json to start a new model from (its model and train parts)")
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            dest=name,
+            type=typ,
+            default=None,
+            help=help_ + "; new models only",
+        )
+    p.add_argument(
+        "--params",
+        default=None,
+        metavar="JSON",
+        help="params.json to start a new model from (its model and train parts)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -58,8 +86,11 @@ def _run_params(args: argparse.Namespace):
     from samplevae.modeldir import ModelDir
     from samplevae.params import RunParams
 
-    train_changes = {k: getattr(args, k) for k in (*_TRAIN_OPTIONS, "class_weighting")
-                     if getattr(args, k) is not None}
+    train_changes = {
+        k: getattr(args, k)
+        for k in (*_TRAIN_OPTIONS, "class_weighting")
+        if getattr(args, k) is not None
+    }
     model_changes = {k: getattr(args, k) for k in _MODEL_OPTIONS if getattr(args, k) is not None}
     md = ModelDir(args.logdir)
     if md.has_params():
@@ -71,16 +102,26 @@ def _run_params(args: argparse.Namespace):
     else:
         base = RunParams()
     if "learning_rate" in train_changes and "min_learning_rate" not in train_changes:
-        train_changes["min_learning_rate"] = min(base.train.min_learning_rate, train_changes["learning_rate"])
-    return base.replace(model=base.model.replace(**model_changes),
-                        train=base.train.replace(**train_changes))
+        train_changes["min_learning_rate"] = min(
+            base.train.min_learning_rate, train_changes["learning_rate"]
+        )
+    return base.replace(
+        model=base.model.replace(**model_changes), train=base.train.replace(**train_changes)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from samplevae.train import train
+    from samplevae.training import train
 
-    result = train(args.logdir, args.dataset, workspace=args.workspace, run_params=_run_params(args),
-                   num_steps=args.num_steps, progress=not args.no_progress, time_budget=args.time_budget)
+    result = train(
+        args.logdir,
+        args.dataset,
+        workspace=args.workspace,
+        run_params=_run_params(args),
+        num_steps=args.num_steps,
+        progress=not args.no_progress,
+        time_budget=args.time_budget,
+    )
     valid = result.last_valid or {}
     summary = {
         "logdir": str(result.logdir),
@@ -96,8 +137,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        print(f"stopped ({result.stopped_reason}) at step {result.step}, learning rate "
-              f"{result.learning_rate:.3g}, {result.steps_run} steps in {result.seconds:.0f} s")
+        print(
+            f"stopped ({result.stopped_reason}) at step {result.step}, learning rate "
+            f"{result.learning_rate:.3g}, {result.steps_run} steps in {result.seconds:.0f} s"
+        )
         if valid:
             line = f"validation at step {valid['step']}: loss {valid['loss']:.2f}"
             if "balanced_accuracy" in valid:
