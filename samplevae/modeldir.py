@@ -490,7 +490,7 @@ class ModelDir:
         return len(records) - len(keep)
 
     def confusion(self) -> dict[str, Any] | None:
-        """The latest validation confusion report (see :func:`samplevae.train.confusion_report`),
+        """The latest validation confusion report (see :func:`samplevae.training.confusion_report`),
         or None (no classes, or no validation yet)."""
         if not self.confusion_path.is_file():
             return None

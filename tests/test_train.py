@@ -4,6 +4,7 @@ resuming, crash safety of checkpoints, and clear errors for bad datasets and log
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -382,14 +383,26 @@ def test_time_budget_and_keras_callback(tmp_path, kit_dataset, workspace):
     assert ModelDir(tmp_path / "budget").step == res.step
 
 
-def test_resume_is_exact(tmp_path, kit_dataset, workspace):
+def _levers(p):
+    """The quality levers that draw random numbers or change the loss: augmentation, the NCA
+    metric term, a heavier classifier."""
+    return p.replace(
+        model=p.model.replace(metric_weight=2.0, classifier_weight=5.0),
+        train=p.train.replace(augment=True),
+    )
+
+
+@pytest.mark.parametrize("levers", [False, True], ids=["defaults", "levers"])
+def test_resume_is_exact(tmp_path, kit_dataset, workspace, levers):
     """20 steps in one go == 15 steps, then resumed for 5 more (between two validations):
-    same weights, same optimizer state, same validation losses."""
+    same weights, same optimizer state, same validation losses; with the augmentation and
+    metric levers too (their randomness is keyed to the step)."""
+    params = _levers(_small()) if levers else _small()
     whole = train(
         tmp_path / "whole",
         kit_dataset.name,
         workspace=workspace,
-        run_params=_small(),
+        run_params=params,
         num_steps=20,
         progress=False,
     )
@@ -397,7 +410,7 @@ def test_resume_is_exact(tmp_path, kit_dataset, workspace):
         tmp_path / "split",
         kit_dataset.name,
         workspace=workspace,
-        run_params=_small(),
+        run_params=params,
         num_steps=15,
         progress=False,
     )
@@ -752,3 +765,19 @@ def test_package_level_train_is_callable(monkeypatch):
     monkeypatch.setattr(train_module, "train", lambda *a, **k: calls.append((a, k)) or "result")
     assert samplevae.train("logdir", "kit", num_steps=1) == "result"
     assert calls == [(("logdir", "kit"), {"num_steps": 1})]
+
+
+def test_cosine_schedule_runs_to_the_step_count(tmp_path, kit_dataset, workspace):
+    """schedule="auto" with a step count: warm-up, then the rate falls to final_lr_ratio of the
+    base by the last step; validations never change it; the levers train without error."""
+    params = _levers(_small(schedule="auto", warmup_steps=4, final_lr_ratio=0.05))
+    r = train(tmp_path / "cos", kit_dataset.name, workspace=workspace, run_params=params,
+              num_steps=20, progress=False)
+    assert r.step == 20 and r.stopped_reason == "num_steps"
+    base = params.train.learning_rate
+    assert r.learning_rate == pytest.approx(base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 19 / 20))),
+                                            rel=1e-3)
+    recs = ModelDir(tmp_path / "cos").metrics("train")
+    assert all(math.isfinite(x["loss"]) for x in recs)
+    lrs = [x["learning_rate"] for x in recs]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.2 * base
