@@ -5,7 +5,12 @@ backtracking and default settings), and the speed in seconds of audio per second
 The takes are the ones of ``tests/test_segment.py``: a 10.5 s mixed take (13 hits, levels
 0 to -20 dB), single long decays (crash cymbals with 1.5 s decay, open hi-hats, a snare
 through a 1.2 s reverb; one hit each) and hits on the tail of another; then random
-sequences of the project's synthetic drum kit with overlapping tails.
+sequences of the project's synthetic drum kit with overlapping tails; and, when
+``bench/out/realkits`` exists (``bench/realkits.py``: real drum one-shots rendered from
+General MIDI sound fonts), random sequences of those real hits at known times, whole hits
+so their tails overlap, at levels 0 to -12 dB, alone or over a crash cymbal's 1.5 s tail
+(the benchmark has no cymbal class: the crash is the synthetic one of the tests, struck
+with the first hit).
 
 Run::
 
@@ -102,6 +107,55 @@ def kit_sequences(n_files: int, min_gap: float, max_gap: float) -> list[tuple[np
     return out
 
 
+REALKITS = ROOT / "bench" / "out" / "realkits"
+
+
+def real_sequences(n_files: int, min_gap: float, max_gap: float, crash: bool = False,
+                   hits_per_file: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random sequences of real one-shots of ``bench/out/realkits`` (any class, any kit),
+    each placed whole at a known time; the truth is where each hit's sound starts (its first
+    sample within 50 dB of its peak)."""
+    from samplevae.audio import read_audio
+
+    files = sorted(REALKITS.glob("*/*/*.wav"))
+    by_class: dict[str, list] = {}
+    for f in files:
+        by_class.setdefault(f.parent.name, []).append(f)
+    classes = sorted(by_class)
+    cache: dict = {}
+    out = []
+    for seed in range(n_files):
+        rng = np.random.default_rng(1000 + seed)
+        onsets = 0.1 + np.cumsum(rng.uniform(min_gap, max_gap, hits_per_file))
+        track = np.zeros(int((onsets[-1] + 2.0) * SR))
+        truth = []
+        for o in onsets:
+            group = by_class[classes[rng.integers(len(classes))]]
+            f = group[rng.integers(len(group))]
+            if f not in cache:
+                cache[f] = read_audio(f, sample_rate=SR)[0].astype(np.float64)
+            hit = cache[f] / max(1e-9, float(np.max(np.abs(cache[f]))))
+            hit = hit * 10 ** (rng.uniform(-12, 0) / 20)
+            lead = int(np.argmax(np.abs(hit) > np.max(np.abs(hit)) * 10 ** (-50 / 20)))
+            start = int(round(o * SR))
+            n = min(hit.size, track.size - start)
+            track[start:start + n] += hit[:n]
+            truth.append((start + lead) / SR)
+        if crash:
+            c = cymbal(rng)
+            c = 0.8 * c / np.max(np.abs(c))
+            s0 = int(round(onsets[0] * SR))
+            n = min(c.size, track.size - s0)
+            track[s0:s0 + n] += c[:n]
+        track += 10 ** (-70 / 20) * rng.standard_normal(track.size)
+        track = (0.9 * track / np.max(np.abs(track))).astype(np.float32)
+        truth = np.array(truth)
+        if truth[0] < 0.5:
+            truth[0] = 0.0
+        out.append((track, truth))
+    return out
+
+
 def main() -> None:
     warm = cases()[1][1]
     t = time.perf_counter()
@@ -146,6 +200,23 @@ def main() -> None:
                        *matches(original(y, SR), list(truth))]
         print(f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {counts[0]} | {counts[1]} / {counts[2]} | "
               f"{counts[3]} / {counts[4]} |")
+    if not REALKITS.is_dir():
+        print("\n(bench/out/realkits not found: run bench/realkits.py for the real-hit sequences)")
+        return
+    n_real = len(list(REALKITS.glob("*/*/*.wav")))
+    print(f"\nrandom 8-hit sequences of real drum one-shots (bench/out/realkits, {n_real} hits; "
+          "40 files each):")
+    print("| hits apart | under a crash tail | hits | ours: found / extra | "
+          "original: found / extra |")
+    print("|---|---|---|---|---|")
+    for lo, hi in ((0.15, 0.6), (0.1, 0.3)):
+        for crash in (False, True):
+            counts = np.zeros(5, int)
+            for y, truth in real_sequences(40, lo, hi, crash=crash):
+                counts += [truth.size, *matches(segment_onsets(y, SR), list(truth)),
+                           *matches(original(y, SR), list(truth))]
+            print(f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {'yes' if crash else 'no'} | "
+                  f"{counts[0]} | {counts[1]} / {counts[2]} | {counts[3]} / {counts[4]} |")
 
 
 if __name__ == "__main__":

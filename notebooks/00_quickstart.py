@@ -76,6 +76,13 @@ builder = DatasetBuilder(
 )
 builder
 
+# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
+# kernel); collapsed here.
+from widgets.report import show_dataset
+
+show_dataset(builder)
+
 # %% [markdown]
 # ## 3. Training
 #
@@ -208,6 +215,13 @@ classifier = ClassifierPanel(tool, latent_map=latent_map)
 classifier.picker.select_entry(tool.library.paths.index(snare))
 classifier.classify()
 classifier
+
+# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
+# kernel); collapsed here.
+from widgets.report import show_classification
+
+show_classification(classifier)
 
 # %% tags=["api-predict"]
 probabilities, predicted = tool.predict(snare)

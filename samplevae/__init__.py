@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from samplevae._quiet import quiet_tensorflow
 from samplevae.errors import (
     AudioLoadError,
     DatasetError,
@@ -17,6 +18,8 @@ from samplevae.errors import (
     SampleVAEError,
 )
 from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
+
+quiet_tensorflow()  # before anything imports TensorFlow (samplevae/_quiet.py)
 
 __version__ = "0.1.0"
 

@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "samplevae.commands.train",
     "samplevae.commands.tool",
     "samplevae.commands.demo",
+    "samplevae.commands.map",
+    "samplevae.commands.library_tools",
 )
 
 

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from samplevae._quiet import quiet_tensorflow
 from samplevae.demo import is_smoke
 from samplevae.errors import ParameterError
 
@@ -26,10 +27,12 @@ def demo_dir() -> Path:
 def setup(*, verbose: bool = True) -> tuple[bool, Path]:
     """The first cell of every notebook: returns ``(smoke, out_dir)``.
 
-    Also keeps TensorFlow's start-up chatter out of the notebook (``TF_CPP_MIN_LOG_LEVEL=2``
-    unless already set); call it before anything imports TensorFlow.
+    Also keeps TensorFlow's start-up log lines out of the notebook
+    (:func:`samplevae._quiet.quiet_tensorflow`: ``TF_CPP_MIN_LOG_LEVEL=2`` unless already set,
+    applied to the lines TensorFlow prints on import too); call it before anything imports
+    TensorFlow.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow()
     smoke, out = is_smoke(), demo_dir()
     if verbose:
         print("smoke (tiny) configuration" if smoke else "full configuration", "- working in", out)
@@ -45,5 +48,7 @@ def first_in_folder(paths: Iterable[str | Path], folder: str) -> str:
         if parent == folder:
             return str(p)
         seen.add(parent)
-    raise ParameterError(f"no file in a folder named {folder!r}; the folders are: "
-                     f"{', '.join(sorted(seen)) or 'none (no files)'}")
+    raise ParameterError(
+        f"no file in a folder named {folder!r}; the folders are: "
+        f"{', '.join(sorted(seen)) or 'none (no files)'}"
+    )

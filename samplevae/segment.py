@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +38,7 @@ from samplevae.audio import SILENCE_PEAK, read_audio
 from samplevae.errors import ParameterError
 from samplevae.params import AudioParams, SegmentParams  # SegmentParams re-exported
 
-__all__ = ["SegmentParams", "segment_onsets", "segment_file"]
+__all__ = ["SegmentParams", "Slices", "segment_onsets", "segment_file", "slice_file"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,101 @@ def segment_file(path: str | Path, audio_params: AudioParams,
     onsets = segment_onsets(y, sr, params)
     log.debug("%s: %d segments", path, onsets.size)
     return [float(t) for t in onsets]
+
+
+class Slices(list):
+    """The slices written by :func:`slice_file` (a list of paths), with ``onsets`` (seconds
+    into the source, one per slice) and ``sfz`` (the .sfz written, or None)."""
+
+    def __init__(self, paths, onsets, sfz=None):
+        super().__init__(paths)
+        self.onsets = [float(t) for t in onsets]
+        self.sfz = sfz
+
+
+def slice_file(path: str | Path, out_dir: str | Path, params: SegmentParams | None = None,
+               *, sfz: bool = False, overwrite: bool = False,
+               onsets: Sequence[float] | None = None) -> Slices:
+    """Cut a long take at its onsets: one wav per segment, ``<stem>_001.wav`` ...
+
+    Onsets are detected on the file's mono mixdown at its own sample rate (or given as
+    ``onsets``, seconds); each slice runs from its onset to the next one (the last to the
+    end of the file), with the file's channels and sample rate, 24-bit (``FLOAT`` if the
+    file is floating-point). Every file is written atomically (a temporary file renamed
+    into place); the source is only read.
+
+    Parameters
+    ----------
+    path : the long file
+    out_dir : folder for the slices (created); names are ``safe_name(stem)_NNN.wav``
+    params : segmentation settings (:class:`SegmentParams`)
+    sfz : also write ``<stem>.sfz`` mapping slice ``i`` to MIDI key ``36 + i``
+    overwrite : replace slices of an earlier run of the same names (else an error)
+    onsets : use these onsets instead of detecting them (e.g. markers moved by hand)
+
+    Returns
+    -------
+    Slices : a list of the slice paths written, in time order, with ``.onsets`` (seconds)
+        and ``.sfz`` (the path of the .sfz, or None). Audio before the first onset (when
+        it was not snapped to 0) is in no slice.
+
+    Raises
+    ------
+    AudioLoadError
+        The file cannot be read.
+    SampleVAEError
+        A slice would overwrite a file (without ``overwrite``), or the source itself.
+    """
+    import soundfile as sf
+
+    from samplevae.errors import AudioLoadError, SampleVAEError
+    from samplevae.io import atomic_path
+
+    path = Path(path)
+    y, sr = read_audio(path)
+    if onsets is None:
+        onsets_s = segment_onsets(y, sr, params)
+    else:
+        onsets_s = np.unique(np.asarray(onsets, dtype=np.float64))
+        if onsets_s.size == 0 or not np.all(np.isfinite(onsets_s)) or onsets_s[0] < 0 \
+                or onsets_s[-1] * sr >= y.size:
+            raise ParameterError(f"onsets must be finite seconds within the file "
+                                 f"(0 to {y.size / sr:.3f} s), got {list(onsets)[:5]}")
+    try:
+        info = sf.info(str(path))
+        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, OSError) as e:
+        raise AudioLoadError(path, f"not a readable audio file ({e})") from e
+    subtype = "FLOAT" if info.subtype in ("FLOAT", "DOUBLE") else "PCM_24"
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from samplevae.export import safe_name
+
+    digits = max(3, len(str(onsets_s.size)))
+    stem = safe_name(path.stem, "slice")
+    if sfz and onsets_s.size > 92:
+        raise SampleVAEError(f"{path}: {onsets_s.size} slices do not fit the MIDI keys 36-127 "
+                             "of an SFZ: raise min_rise_db or set max_segments")
+    bounds = np.append(np.round(onsets_s * sr).astype(np.int64), data.shape[0])
+    targets = [out_dir / f"{stem}_{i + 1:0{digits}d}.wav" for i in range(onsets_s.size)]
+    source = os.path.realpath(path)
+    for t in targets + ([out_dir / f"{stem}.sfz"] if sfz else []):
+        if os.path.realpath(t) == source:
+            raise SampleVAEError(f"slice {t} would overwrite its source file")
+        if t.exists() and not overwrite:
+            raise SampleVAEError(f"{t} exists: choose another folder or pass overwrite=True")
+    written = []
+    for t, a, b in zip(targets, bounds[:-1], bounds[1:], strict=True):
+        with atomic_path(t, suffix=".wav") as tmp:
+            sf.write(str(tmp), data[a:max(b, a + 1)], sr, subtype=subtype, format="WAV")
+        written.append(t)
+    sfz_path = None
+    if sfz:
+        from samplevae.export import write_sfz
+
+        sfz_path = write_sfz(out_dir / f"{stem}.sfz", [t.name for t in written], title=stem)
+    log.info("%s: %d slices written to %s", path, len(written), out_dir)
+    return Slices(written, bounds[:-1] / sr, sfz_path)
 
 
 # --- internals ---------------------------------------------------------------------------

@@ -519,6 +519,27 @@ class SoundSampleTool:
 
     # --- classification --------------------------------------------------------------------
 
+    def find_duplicates(self, threshold: float | None = None, *, exact: bool = True,
+                        within_file: bool = False, fraction: float | None = None,
+                        progress: bool = False):
+        """Groups of byte-identical files and of near-identical library entries (closer than
+        ``threshold`` in latent space); see :func:`samplevae.duplicates.find_duplicates`.
+        Nothing is moved or deleted."""
+        from samplevae.duplicates import DEFAULT_FRACTION, find_duplicates
+
+        return find_duplicates(self._require_library(), threshold, exact=exact,
+                               within_file=within_file,
+                               fraction=DEFAULT_FRACTION if fraction is None else fraction,
+                               progress=progress)
+
+    def export(self, selection, out_dir: str | Path, **kwargs):
+        """Export samples (paths, a :meth:`find_similar` result, generated sounds) as a kit:
+        a folder of copies, an SFZ or a Hydrogen kit; see :func:`samplevae.export.export_kit`."""
+        from samplevae.export import export_kit
+
+        kwargs.setdefault("library", self.library)
+        return export_kit(selection, out_dir, **kwargs)
+
     def predict(self, target: Target, offset: float = 0.0) -> tuple[np.ndarray, str]:
         """Class probabilities ``[n_classes]`` (order of :attr:`class_names`) and the most
         probable class name.

@@ -29,22 +29,34 @@ from test_quickstart_browser import copy_to_docs, run_quickstart_tour  # noqa: E
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("demo_dir", type=Path, help="folder of `samplevae demo --out` (full model)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="also keep the screenshots here (default: only docs/img)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also keep the screenshots here (default: only docs/img)",
+    )
     args = parser.parse_args(argv)
     demo = args.demo_dir.resolve()
     if not (demo / "workbench.json").is_file():
-        parser.error(f"{demo} has no workbench.json: run `samplevae demo --out {args.demo_dir}` first")
+        parser.error(
+            f"{demo} has no workbench.json: run `samplevae demo --out {args.demo_dir}` first"
+        )
 
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="samplevae_shots_") as tmp:
         tmp = Path(tmp)
         root = tmp / "notebooks"
-        shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(
+            ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+        )
         shots = args.out or tmp / "screenshots"
-        server = lab.start_lab(root, tmp / "state", env={"SAMPLEVAE_DEMO_DIR": str(demo),
-                                                          "SAMPLEVAE_SMOKE": "0"}, timeout=90)
+        server = lab.start_lab(
+            root,
+            tmp / "state",
+            env={"SAMPLEVAE_DEMO_DIR": str(demo), "SAMPLEVAE_SMOKE": "0"},
+            timeout=90,
+        )
         try:
             with sync_playwright() as playwright:
                 browser = lab.launch_chromium(playwright, executable_path=lab.chromium_path())

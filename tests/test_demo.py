@@ -63,6 +63,9 @@ def test_demo_report_is_self_contained_with_pictures_and_players(demo_out):
               if o["output_type"] == "error"]
     assert errors == []
     assert not re.search(r'<script[^>]+src="https?://', html), "report must not load scripts from the web"
+    assert "VBox(" not in html and "HBox(" not in html  # widgets are pictures, not reprs
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
+    assert "<title>SampleVAE Workbench — quickstart</title>" in html
 
 
 @pytest.mark.slow

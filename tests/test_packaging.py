@@ -23,7 +23,7 @@ def _name(requirement: str) -> str:
 
 
 def _spec(requirement: str) -> str:
-    return re.sub(r"\s+", "", requirement.split(";")[0])[len(_name(requirement)):]
+    return re.sub(r"\s+", "", requirement.split(";")[0])[len(_name(requirement)) :]
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,11 @@ def test_environment_yml_pins_match_pyproject(pyproject, environment):
     """A package listed in both must carry the same version specifier (no drift)."""
     _, pip = _env_lists(environment)
     env_specs = {_name(d): _spec(d) for d in pip if not d.startswith("-")}
-    drift = {r: env_specs[_name(r)] for r in _pyproject_requirements(pyproject)
-             if _name(r) in env_specs and env_specs[_name(r)] != _spec(r)}
+    drift = {
+        r: env_specs[_name(r)]
+        for r in _pyproject_requirements(pyproject)
+        if _name(r) in env_specs and env_specs[_name(r)] != _spec(r)
+    }
     assert not drift, f"environment.yml differs from pyproject.toml: {drift}"
 
 
@@ -87,8 +90,17 @@ def test_pyproject_basics(pyproject):
     assert project["requires-python"].startswith(">=3.11")
     assert project["scripts"]["samplevae"] == "samplevae.cli:main"
     names = {_name(r) for r in project["dependencies"]}
-    assert {"tensorflow", "librosa", "soundfile", "plotly", "anywidget", "umap-learn",
-            "ipywidgets", "jupyterlab", "tqdm"} <= names
+    assert {
+        "tensorflow",
+        "librosa",
+        "soundfile",
+        "plotly",
+        "anywidget",
+        "umap-learn",
+        "ipywidgets",
+        "jupyterlab",
+        "tqdm",
+    } <= names
     dev = {_name(r) for r in project["optional-dependencies"]["dev"]}
     assert {"pytest", "ruff", "playwright"} <= dev
     assert "nbclient" in names | dev
@@ -99,32 +111,50 @@ def test_optional_tf_extras_listed_only_if_used(pyproject, package):
     """tensorflow-probability and tf-keras belong in pyproject only if the code imports them."""
     module = {"tensorflow-probability": "tensorflow_probability", "tf-keras": "tf_keras"}[package]
     pattern = re.compile(rf"^\s*(import|from)\s+{module}\b", re.M)
-    used = any(pattern.search(p.read_text(encoding="utf-8"))
-               for folder in ("samplevae", "widgets") for p in (ROOT / folder).rglob("*.py"))
+    used = any(
+        pattern.search(p.read_text(encoding="utf-8"))
+        for folder in ("samplevae", "widgets")
+        for p in (ROOT / folder).rglob("*.py")
+    )
     listed = package in {_name(r) for r in pyproject["project"]["dependencies"]}
     assert listed == used
 
 
-@pytest.mark.parametrize("path", ["samplevae/__init__.py", "widgets/__init__.py", "notebooks",
-                                  "tests", "bench", "environment.yml", "README.md",
-                                  "pyproject.toml", ".ci/run", "Makefile"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "samplevae/__init__.py",
+        "widgets/__init__.py",
+        "notebooks",
+        "tests",
+        "bench",
+        "environment.yml",
+        "README.md",
+        "pyproject.toml",
+        ".ci/run",
+        "Makefile",
+    ],
+)
 def test_layout(path):
     assert (ROOT / path).exists()
 
 
 def _run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT.parent, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT.parent, timeout=300
+    )
 
 
 def test_data_modules_import_without_tensorflow():
-    code = ("import sys\n"
-            "import samplevae, samplevae.params, samplevae.audio, samplevae.features\n"
-            "import samplevae.dataset, samplevae.synth, samplevae.io, samplevae.cli\n"
-            "samplevae.cli.build_parser()\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'keras', 'tf_keras'))\n"
-            "print(samplevae.__file__); print(bad)\n")
+    code = (
+        "import sys\n"
+        "import samplevae, samplevae.params, samplevae.audio, samplevae.features\n"
+        "import samplevae.dataset, samplevae.synth, samplevae.io, samplevae.cli\n"
+        "samplevae.cli.build_parser()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'tf_keras'))\n"
+        "print(samplevae.__file__); print(bad)\n"
+    )
     out = _run(code)
     assert out.returncode == 0, out.stderr
     file, bad = out.stdout.strip().splitlines()[-2:]
@@ -136,8 +166,17 @@ def test_public_api_names():
     import samplevae
     from samplevae import dataset
 
-    for name in ("AudioParams", "ModelParams", "TrainParams", "RunParams", "ParameterError",
-                 "AudioLoadError", "DatasetError", "make_dataset", "load_dataset"):
+    for name in (
+        "AudioParams",
+        "ModelParams",
+        "TrainParams",
+        "RunParams",
+        "ParameterError",
+        "AudioLoadError",
+        "DatasetError",
+        "make_dataset",
+        "load_dataset",
+    ):
         assert hasattr(samplevae, name), name
     assert dataset.make_dataset_classifier.__doc__
 
@@ -146,13 +185,15 @@ def _samplevae_bin() -> Path:
     return Path(sys.executable).parent / "samplevae"
 
 
-@pytest.mark.parametrize("command", [[], ["synth-kit"], ["make-dataset"],
-                                     ["make_dataset_classifier"], ["datasets"]])
+@pytest.mark.parametrize(
+    "command", [[], ["synth-kit"], ["make-dataset"], ["make_dataset_classifier"], ["datasets"]]
+)
 def test_console_script_help(command):
     exe = _samplevae_bin()
     assert exe.exists()
-    out = subprocess.run([str(exe), *command, "--help"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [str(exe), *command, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "usage: samplevae" in out.stdout
     if command:

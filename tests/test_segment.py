@@ -266,3 +266,64 @@ def test_segment_file_unreadable_raises_audio_load_error(tmp_path):
 def test_bad_audio_is_refused(audio, sr, match):
     with pytest.raises(ParameterError, match=match):
         segment_onsets(audio, sr)
+
+
+# --- slicing a long take into files --------------------------------------------------------
+
+
+def test_slice_file_writes_one_wav_per_hit_losslessly(tmp_path, drum_take):
+    from samplevae.segment import slice_file
+
+    y, truth = drum_take
+    stereo = np.stack([y, 0.5 * y], axis=1)
+    src = tmp_path / "my take.wav"
+    sf.write(src, stereo, SR, subtype="PCM_24")
+    before = src.read_bytes()
+    out = slice_file(src, tmp_path / "slices", sfz=True)
+    assert src.read_bytes() == before
+    assert [p.name for p in out] == [f"my_take_{i:03d}.wav" for i in range(1, truth.size + 1)]
+    assert np.max(np.abs(np.array(out.onsets) - truth)) < 0.03
+    data, _ = sf.read(src, dtype="float32", always_2d=True)
+    pieces = [sf.read(p, dtype="float32", always_2d=True) for p in out]
+    assert all(sr == SR and a.shape[1] == 2 for a, sr in pieces)
+    joined = np.concatenate([a for a, _ in pieces])
+    assert joined.shape == data.shape and np.allclose(joined, data, atol=1e-6)  # no gap, no loss
+    regions = [line for line in out.sfz.read_text().splitlines() if line.startswith("<region>")]
+    assert regions == [f"<region> sample={p.name} key={36 + i}" for i, p in enumerate(out)]
+
+
+def test_slice_file_refuses_to_overwrite_and_takes_given_onsets(tmp_path, drum_take):
+    from samplevae.errors import SampleVAEError
+    from samplevae.segment import slice_file
+
+    y, _ = drum_take
+    src = tmp_path / "take.wav"
+    sf.write(src, y, SR)
+    slice_file(src, tmp_path / "s")
+    with pytest.raises(SampleVAEError, match="take_001.wav exists"):
+        slice_file(src, tmp_path / "s")
+    out = slice_file(src, tmp_path / "s", onsets=[0.0, 2.0], overwrite=True)
+    assert len(out) == 2 and out.onsets == [0.0, 2.0]
+    assert sf.info(str(out[0])).frames == 2 * SR
+    with pytest.raises(ParameterError, match="onsets"):
+        slice_file(src, tmp_path / "t", onsets=[0.0, 99.0])
+    with pytest.raises(AudioLoadError, match="missing.wav"):
+        slice_file(tmp_path / "missing.wav", tmp_path / "t")
+
+
+def test_cli_slice(tmp_path, drum_take, capsys):
+    import json
+
+    from samplevae.cli import main
+
+    y, truth = drum_take
+    src = tmp_path / "take.wav"
+    sf.write(src, y, SR)
+    assert main(["slice", str(src), "--out", str(tmp_path / "cli"), "--json", "--sfz"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["slices"]) == truth.size and data["sfz"].endswith("take.sfz")
+    assert np.max(np.abs(np.array([s["onset"] for s in data["slices"]]) - truth)) < 0.03
+    assert main(["slice", str(src), "--out", str(tmp_path / "few"), "--max-segments", "3",
+                 "--min-gap", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "3 slice(s)" in out and out.count("onset") == 3
