@@ -76,7 +76,7 @@ builder = DatasetBuilder(
 )
 builder
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_dataset
@@ -101,7 +101,7 @@ from widgets import TrainingMonitor
 monitor = TrainingMonitor(wb.logdir, workspace=wb.workspace, num_steps=100)
 monitor
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_training
@@ -129,7 +129,7 @@ from widgets import LatentMap
 latent_map = LatentMap(tool)
 latent_map
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_map
@@ -156,7 +156,7 @@ blend.add_source(snare, weight=0.5)
 blend.generate()
 blend
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_blend, show_sounds
@@ -192,7 +192,7 @@ similar.picker.select_entry(tool.library.paths.index(kick))
 similar.search()
 similar
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_similar
@@ -216,7 +216,7 @@ classifier.picker.select_entry(tool.library.paths.index(snare))
 classifier.classify()
 classifier
 
-# %% tags=["report"] jupyter={"outputs_hidden": true, "source_hidden": true}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["report"]
 # Still pictures and players for the HTML report of `samplevae demo` (widgets need a live
 # kernel); collapsed here.
 from widgets.report import show_classification

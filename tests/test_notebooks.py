@@ -128,6 +128,21 @@ def test_each_notebook_is_a_jupytext_pair_of_py_and_clean_ipynb():
                 )
 
 
+def test_each_py_is_what_jupytext_writes_from_its_ipynb():
+    """JupyterLab (with jupytext's contents manager) refuses to open a paired .ipynb that is
+    newer than its .py when the two differ as text ("File Load Error"); in a fresh clone either
+    may be the newer. So each .py must be exactly jupytext's own rendering of the .ipynb,
+    down to the order of a cell header's metadata."""
+    import jupytext
+
+    for py, ipynb in _pairs():
+        rendered = jupytext.writes(nbformat.read(ipynb, as_version=4), fmt="py:percent")
+        assert rendered == py.read_text(encoding="utf-8"), (
+            f"{py.name} is not jupytext's text of {ipynb.name}: write it with "
+            f"`jupytext --to py:percent {ipynb.name}` (then `make notebooks`)"
+        )
+
+
 def test_regenerating_the_notebooks_changes_nothing(tmp_path):
     """What `make notebooks` runs (jupytext --update --to ipynb) rewrites each committed
     .ipynb byte for byte: its cell ids are kept, so regenerating makes no diff."""
