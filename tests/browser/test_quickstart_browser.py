@@ -3,7 +3,8 @@ widget renders, a click on the LatentMap plays that sample, and a similarity res
 button plays it.
 
 Screenshots of each widget are saved under the test's tmp dir; with
-``SAMPLEVAE_SAVE_SCREENSHOTS=1`` they are also copied to ``docs/img/`` for the README tour.
+``SAMPLEVAE_SAVE_SCREENSHOTS=1`` they are also copied to ``docs/img/`` for the
+widget tour in docs/widgets.md.
 The server runs with ``SAMPLEVAE_SMOKE=1`` (tests/browser/conftest.py), so the notebook
 makes its kit and tiny model in ``workbench_out/`` of the served copy.
 """
@@ -185,7 +186,7 @@ def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 
 
 
 def copy_to_docs(screenshot_dir: Path) -> list[Path]:
-    """Copy the widget screenshots to docs/img/ (the README's widget tour)."""
+    """Copy the widget screenshots to docs/img/ (the widget tour in docs/widgets.md)."""
     docs_img = REPO / "docs" / "img"
     docs_img.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png"))
