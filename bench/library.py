@@ -1,7 +1,8 @@
 """Library build speed: files/s from audio (decode + features + embed) at the default model
-size, cold and cached, on every core.
+size, cold and cached, on every core; then the CPU time per file of each stage and the rate
+they allow (the cold build's ceiling).
 
-    python bench/library.py [--files 2007]
+    python bench/library.py [--per-class 223]   (9 classes: 2007 files)
 """
 
 from __future__ import annotations
@@ -15,6 +16,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import default_model_dir, peak_rss_mb  # noqa: E402
+
+
+def stage_times(tool, files) -> None:
+    """CPU ms per file of each stage in this process, and the rate they allow on every
+    core (what the cold build approaches when decoding overlaps embedding)."""
+    import numpy as np
+
+    from samplevae.audio import load_audio
+    from samplevae.features import features
+
+    ap = tool.audio_params
+    features(load_audio(files[0], ap), ap)  # warm
+    t0 = time.process_time()
+    clips = [load_audio(f, ap) for f in files]
+    t_decode = (time.process_time() - t0) / len(files)
+    t0 = time.process_time()
+    feats = np.stack([features(c, ap) for c in clips])
+    t_feat = (time.process_time() - t0) / len(files)
+    tool.model.encode(feats[:32])  # warm
+    t0 = time.process_time()
+    tool.model.encode(feats)
+    t_embed = (time.process_time() - t0) / len(files)
+    total = t_decode + t_feat + t_embed
+    print(f"CPU per file: decode {1000 * t_decode:.2f} ms, features {1000 * t_feat:.2f} ms, "
+          f"embed {1000 * t_embed:.2f} ms; all cores could do {os.cpu_count() / total:.0f} "
+          "files/s")
 
 
 def main() -> None:
@@ -45,6 +72,7 @@ def main() -> None:
         for label, dt, rate in rows:
             print(f"{label:<36}{dt:>10.2f}{rate:>10.0f}")
         print(f"(of which loading the model: {model_load:.2f} s per open)")
+        stage_times(tool, files[:200])
         print(f"peak RSS: {peak_rss_mb():.0f} MB")
 
 

@@ -38,6 +38,10 @@ __all__ = ["Library", "LibraryStats", "library_key"]
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SAVE_EVERY = 2.0  # seconds between progress saves of a long library build (at least)
+#: With ``workers=None``, fewer files than this are computed in this process when workers
+#: would have to be spawned: measured on 2 cores, 200 files took 1.6 s in-process and 3.5 s
+#: with spawned workers (most of it their start-up); at 900 files the two were level.
+SPAWN_SERIAL_BELOW = 400
 
 
 @dataclass
@@ -168,6 +172,9 @@ class Library:
         weights_fingerprint : changes when the model's weights change
         cache_dir : where ``<key>.npz`` lives (``None``: no cache)
         segmentation : split long files at onsets (``None``: first clip of each file)
+        workers : processes that decode and take features while this one embeds (default:
+            every core; with TensorFlow loaded, under :data:`SPAWN_SERIAL_BELOW` files all
+            is done in this process, which beats starting the workers)
         save_every : seconds between saves of the work done so far during a long build
             (also saved when interrupted), so an interrupted build is resumed, not redone;
             default :data:`SAVE_EVERY` (2 s, longer when a save takes more than 5 % of that)
@@ -215,14 +222,23 @@ class Library:
                 _write_cache(cache_path, real_roots, segmentation, build.snapshot(), audio,
                              weights_fingerprint)
 
-        from samplevae.parallel import parallel_map
+        from samplevae.parallel import parallel_map, start_method
 
+        # Spawning workers (TensorFlow is loaded) costs 1-2 s before the first result; a
+        # small library is done sooner in this process. An explicit `workers` is obeyed.
+        serial_below = 17
+        if workers is None and start_method() == "spawn":
+            serial_below = SPAWN_SERIAL_BELOW
         shown_of = dict((real, shown) for shown, real in files)
         jobs = [(path, audio, segmentation, onsets) for path, onsets in todo]
         last_save = time.monotonic()
         try:
+            # Unordered, with ~2 encoder batches of files in flight: the workers decode and
+            # take features while this process embeds the previous batch (the rows are keyed
+            # by path and the snapshot puts them in file order).
             for j, (onsets, feats, error) in parallel_map(
-                    _file_job, jobs, workers=workers, ordered=True, serial_below=17,
+                    _file_job, jobs, workers=workers, ordered=False, serial_below=serial_below,
+                    chunksize=_CHUNK, in_flight=2 * _PENDING_BATCH // _CHUNK,
                     progress=progress, desc="library"):
                 path = todo[j][0]
                 if error is not None:
@@ -230,7 +246,7 @@ class Library:
                     skipped.append((shown_of[path], error))
                     stats.failed += 1
                 else:
-                    build.rows[path] = (onsets, feats)
+                    build.add(path, onsets, feats)
                     stats.computed += 1
                 # Embed in batches as features arrive, so memory stays bounded.
                 build.embed_pending(force=False)
@@ -265,7 +281,8 @@ class Library:
         return lib
 
 
-_PENDING_BATCH = 512
+_PENDING_BATCH = 256  # feature stacks embedded at once (the model's inference batch)
+_CHUNK = 16  # files per worker task
 
 
 def _scan(root_list) -> tuple[list[str], list[str], list[tuple[str, str]], list[tuple[str, str]]]:
@@ -311,13 +328,20 @@ class _Build:
         self.rows: dict[str, tuple[list[float], np.ndarray]] = {}
         self.sigs: dict[str, tuple[int, int]] = {}
         self.errors: dict[str, str] = {}
+        self.pending: list[str] = []  # paths whose rows still hold features
+        self.n_pending = 0  # clips in them
+
+    def add(self, path: str, onsets: list[float], feats: np.ndarray) -> None:
+        """Features of one file, embedded by the next :meth:`embed_pending`."""
+        self.rows[path] = (onsets, feats)
+        self.pending.append(path)
+        self.n_pending += feats.shape[0]
 
     def embed_pending(self, *, force: bool) -> None:
-        """Replace feature stacks in ``rows`` by embeddings, a batch at a time."""
-        rows = self.rows
-        pending = [f for f, (_, x) in rows.items() if x.ndim == 3]
-        n = sum(rows[f][1].shape[0] for f in pending)
-        if not pending or (n < _PENDING_BATCH and not force):
+        """Replace feature stacks in ``rows`` by embeddings, a batch at a time (the pending
+        list is kept, not found by scanning every row: that was quadratic in the build)."""
+        rows, pending = self.rows, self.pending
+        if not pending or (self.n_pending < _PENDING_BATCH and not force):
             return
         batch = np.concatenate([rows[f][1] for f in pending])
         emb = np.asarray(self.embed(batch), dtype=np.float32)
@@ -326,14 +350,16 @@ class _Build:
             onsets, x = rows[f]
             rows[f] = (onsets, emb[start:start + x.shape[0]])
             start += x.shape[0]
+        self.pending, self.n_pending = [], 0
 
     def embed_pending_or_drop(self) -> None:
         """After an interruption: embed what has features, or drop it if that fails too."""
         try:
             self.embed_pending(force=True)
         except BaseException:
-            for f in [f for f, (_, x) in self.rows.items() if x.ndim == 3]:
+            for f in self.pending:
                 del self.rows[f]
+            self.pending, self.n_pending = [], 0
 
     def snapshot(self) -> _Snapshot:
         """Entries of the files done so far (embedded), in file order, and their cache meta."""

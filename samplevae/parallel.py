@@ -135,6 +135,7 @@ def parallel_map(
     workers: int | None = None,
     ordered: bool = False,
     chunksize: int | None = None,
+    in_flight: int | None = None,
     serial_below: int = 8,
     progress: bool = True,
     desc: str | None = None,
@@ -150,6 +151,9 @@ def parallel_map(
         computes in this process
     ordered : yield in input order (else as chunks complete)
     chunksize : items per task (default: a few tasks per worker, at most 32 items)
+    in_flight : tasks submitted ahead (default 4 per worker): results not yet taken by the
+        caller, so it bounds memory, and work the workers have queued while the caller is
+        busy with the results it got
     progress, desc, unit : the tqdm bar; ``initial`` items already done count in its total
 
     Raises
@@ -172,12 +176,13 @@ def parallel_map(
                 yield i, fn(x)
                 bar.update(1)
             return
-        yield from _pool_map(fn, items, workers, ordered, chunksize, bar, desc or "parallel work")
+        yield from _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar,
+                             desc or "parallel work")
     finally:
         bar.close()
 
 
-def _pool_map(fn, items, workers, ordered, chunksize, bar, what) -> Iterator[tuple[int, Any]]:
+def _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar, what) -> Iterator[tuple[int, Any]]:
     method = start_method()
     if method != "fork":
         if _in_spawned_import():
@@ -188,7 +193,7 @@ def _pool_map(fn, items, workers, ordered, chunksize, bar, what) -> Iterator[tup
     n = len(items)
     size = chunksize or max(1, min(32, n // (4 * workers)))
     chunks = [(start, items[start:start + size]) for start in range(0, n, size)]
-    max_in_flight = 4 * workers
+    max_in_flight = max(workers, in_flight or 4 * workers)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
                                initializer=_worker_init)
     pending: deque[tuple[int, Future]] = deque()

@@ -446,3 +446,50 @@ def test_interrupted_extraction_keeps_what_was_done(tones, tmp_path, monkeypatch
     stop[0] = None
     res = extract_features(tones, TINY, cache_dir=cache, workers=1, progress=False)
     assert res.n_cached == 3 and calls == [str(p) for p in tones[3:]]
+
+
+@pytest.mark.parametrize("kw", [{}, {"sample_rate": 22050, "n_fft": 2048, "hop_length": 512,
+                                     "n_mels": 64, "fmin": 30.0, "fmax": 8000.0},
+                                {"sample_rate": 44100, "n_fft": 512, "hop_length": 128,
+                                 "n_mels": 40}])
+def test_mel_basis_is_librosas(kw):
+    import librosa
+
+    p = AudioParams(**kw)
+    ref = librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin,
+                              fmax=p.fmax_hz)
+    got = mel_basis(p)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("sr", [8000, 44100, 48000])
+def test_resampling_is_librosas_soxr_hq(rng, sr):
+    import librosa
+
+    from samplevae.audio import resample
+
+    y = rng.standard_normal(sr // 3 + 7).astype(np.float32)
+    ref = librosa.resample(y, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
+    got = resample(y, sr, 16000)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_decoding_and_features_start_without_librosa(tmp_path):
+    """Worker processes decode and take features without importing librosa, scipy.signal or
+    numba (seconds of start-up per worker, most of a small library build)."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "a.wav"
+    sf.write(path, tone(440.0, 44100, 0.5), 44100)  # resampled to 16 kHz on load
+    code = ("import sys; from samplevae.library import _file_job; "
+            "from samplevae.params import AudioParams; "
+            f"o, f, e = _file_job(({str(path)!r}, AudioParams(), None, None)); "
+            "assert e is None and f.shape == (1, 128, 125), e; "
+            "print(sorted(m for m in ('librosa', 'scipy.signal', 'numba', 'tensorflow') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -289,3 +289,23 @@ def test_main_guard_error_is_a_samplevae_error():
     from samplevae.errors import SampleVAEError
 
     assert issubclass(MainGuardError, SampleVAEError)
+
+
+def test_parallel_build_equals_serial_build_in_file_order(tmp_path, monkeypatch):
+    """Workers finish in any order and embedding runs in batches meanwhile; the library
+    still lists the files in folder order, each with its own embedding."""
+    monkeypatch.setattr(library_mod, "_PENDING_BATCH", 8)  # several batches mid-build
+    batches: list[int] = []
+
+    def counting_embed(x):
+        batches.append(len(x))
+        return embed(x)
+
+    paths = write_tones(tmp_path / "lib", 45)
+    serial = open_lib(tmp_path / "lib", tmp_path / "c1")
+    par = Library.open(tmp_path / "lib", embed=counting_embed, audio=TINY,
+                       weights_fingerprint="w1", cache_dir=tmp_path / "c2", progress=False,
+                       workers=2)
+    assert par.paths == serial.paths == [str(p) for p in sorted(paths)]
+    np.testing.assert_array_equal(par.embeddings, serial.embeddings)
+    assert par.stats.computed == 45 and sum(batches) == 45 and len(batches) >= 4
