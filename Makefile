@@ -25,6 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(PY) -m ruff check $(LINT)
+	$(PY) -m ruff format --check $(LINT)
 	$(PY) -m pytest -q --timeout=900
 
 lab: $(STAMP)
@@ -34,6 +35,7 @@ lab: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINT)
+	$(PY) -m ruff format --check $(LINT)
 
 # notebooks/*.py (jupytext's percent format) are the source of the notebooks: write each
 # paired .ipynb from its .py (cell ids and metadata kept), then clear its outputs.

@@ -113,7 +113,7 @@ def pairs_of(report) -> set[tuple[str, str]]:
     out = set()
     for g in report.groups:
         ps = sorted({os.path.realpath(p) for p in g.paths})
-        out |= {(a, b) for i, a in enumerate(ps) for b in ps[i + 1:]}
+        out |= {(a, b) for i, a in enumerate(ps) for b in ps[i + 1 :]}
     return out
 
 
@@ -143,18 +143,25 @@ def real_benchmark(logdir: Path | None, per_kind: int) -> None:
         md = ModelDir(logdir)
         model = md.load_model()
         t0 = time.perf_counter()
-        lib = Library.open(tmp / "library", embed=model.encode, audio=md.params.audio,
-                           weights_fingerprint=md.weights_fingerprint(), cache_dir=tmp / "cache",
-                           progress=False)
+        lib = Library.open(
+            tmp / "library",
+            embed=model.encode,
+            audio=md.params.audio,
+            weights_fingerprint=md.weights_fingerprint(),
+            cache_dir=tmp / "cache",
+            progress=False,
+        )
         t_embed = time.perf_counter() - t0
         t0 = time.perf_counter()
         report = find_duplicates(lib)
         t_find = time.perf_counter() - t0
         found = pairs_of(report)
         print(f"## planted duplicates in {label}\n")
-        print(f"{len(lib)} files ({len(planted)} planted), {model_label}; embedded in "
-              f"{t_embed:.0f} s, duplicates found in {t_find:.2f} s; threshold "
-              f"{report.threshold:.4g} ({report.threshold_rule})\n")
+        print(
+            f"{len(lib)} files ({len(planted)} planted), {model_label}; embedded in "
+            f"{t_embed:.0f} s, duplicates found in {t_find:.2f} s; threshold "
+            f"{report.threshold:.4g} ({report.threshold_rule})\n"
+        )
         print("| variant | planted | grouped with its original |")
         print("|---|---|---|")
         for kind in KINDS:
@@ -165,24 +172,32 @@ def real_benchmark(logdir: Path | None, per_kind: int) -> None:
         hit = len(found & want)
         involving = {p for p in found if p[0] in planted or p[1] in planted}
         print(f"| **all** | {len(want)} | {hit} ({hit / max(1, len(want)):.0%}) |\n")
-        print(f"recall {hit / max(1, len(want)):.3f}; precision {len(involving & want)}"
-              f" / {len(involving)} = {len(involving & want) / max(1, len(involving)):.3f} "
-              "(reported pairs involving a planted file that pair it with its original)")
+        print(
+            f"recall {hit / max(1, len(want)):.3f}; precision {len(involving & want)}"
+            f" / {len(involving)} = {len(involving & want) / max(1, len(involving)):.3f} "
+            "(reported pairs involving a planted file that pair it with its original)"
+        )
         others = sorted(found - involving)
 
         def canon(f: str) -> str:
             return planted[f][0] if f in planted else f
 
-        twin_ok = sum(canon(a) == canon(b) or tuple(sorted((canon(a), canon(b)))) in found
-                      for a, b in involving)
-        print(f"precision counting a pairing with a file the search also pairs with the "
-              f"original as correct: {twin_ok} / {len(involving)} = "
-              f"{twin_ok / max(1, len(involving)):.3f}")
+        twin_ok = sum(
+            canon(a) == canon(b) or tuple(sorted((canon(a), canon(b)))) in found
+            for a, b in involving
+        )
+        print(
+            f"precision counting a pairing with a file the search also pairs with the "
+            f"original as correct: {twin_ok} / {len(involving)} = "
+            f"{twin_ok / max(1, len(involving)):.3f}"
+        )
         xc = [waveform_similarity(a, b) for a, b in others]
-        print(f"pairs reported among the original files: {len(others)}; their waveforms' peak "
-              f"normalised cross-correlation: {sum(c >= 0.99 for c in xc)} >= 0.99, "
-              f"{sum(c >= 0.9 for c in xc)} >= 0.9, lowest {min(xc, default=float('nan')):.3f} "
-              "(the same sound in several kits)")
+        print(
+            f"pairs reported among the original files: {len(others)}; their waveforms' peak "
+            f"normalised cross-correlation: {sum(c >= 0.99 for c in xc)} >= 0.99, "
+            f"{sum(c >= 0.9 for c in xc)} >= 0.9, lowest {min(xc, default=float('nan')):.3f} "
+            "(the same sound in several kits)"
+        )
         for (a, b), c in list(zip(others, xc, strict=True))[:5]:
             print(f"  {Path(a).name}  ~  {Path(b).name}  (cross-correlation {c:.4f})")
 
@@ -193,22 +208,28 @@ def scale_benchmark(n: int, dim: int = 64, seed: int = 0) -> None:
     x = (centers[rng.integers(300, size=n)] + rng.standard_normal((n, dim))).astype(np.float32)
     m = n // 100
     src = rng.choice(n - m, size=m, replace=False)
-    x[n - m:] = x[src] + 0.01 * rng.standard_normal((m, dim)).astype(np.float32)
-    lib = Library(["/synthetic"], [f"/synthetic/s{i:06d}.wav" for i in range(n)], np.zeros(n),
-                  x, [], None)
+    x[n - m :] = x[src] + 0.01 * rng.standard_normal((m, dim)).astype(np.float32)
+    lib = Library(
+        ["/synthetic"], [f"/synthetic/s{i:06d}.wav" for i in range(n)], np.zeros(n), x, [], None
+    )
     t0 = time.perf_counter()
     report = find_duplicates(lib, exact=False)
     sec = time.perf_counter() - t0
     want = {(int(s), int(d)) for s, d in zip(src, range(n - m, n), strict=True)}
     found = {(a, b) for g in report.groups for a in g.ids for b in g.ids if a < b}
-    print(f"\n## scale: {n} synthetic embeddings (dim {dim}, 300 clusters, {m} planted "
-          "near-copies)\n")
-    print(f"find_duplicates: {sec:.1f} s on {os.cpu_count()} cores (index "
-          f"{'exact' if lib.index.exact else f'IVF{lib.index.nlist}, nprobe {lib.index.nprobe}'};"
-          f" build + search {report.seconds.get('search', 0):.1f} s, grouping "
-          f"{report.seconds.get('group', 0):.1f} s)")
-    print(f"recall {len(found & want) / len(want):.3f}, precision "
-          f"{len(found & want) / max(1, len(found)):.3f}")
+    print(
+        f"\n## scale: {n} synthetic embeddings (dim {dim}, 300 clusters, {m} planted near-copies)\n"
+    )
+    print(
+        f"find_duplicates: {sec:.1f} s on {os.cpu_count()} cores (index "
+        f"{'exact' if lib.index.exact else f'IVF{lib.index.nlist}, nprobe {lib.index.nprobe}'};"
+        f" build + search {report.seconds.get('search', 0):.1f} s, grouping "
+        f"{report.seconds.get('group', 0):.1f} s)"
+    )
+    print(
+        f"recall {len(found & want) / len(want):.3f}, precision "
+        f"{len(found & want) / max(1, len(found)):.3f}"
+    )
 
 
 def main(argv=None) -> int:

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 TRAIN_STEPS = 120
 
-LIB_SCRIPT = '''
+LIB_SCRIPT = """
 import json, sys
 
 def main():
@@ -58,9 +58,9 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
-UNGUARDED_SCRIPT = '''
+UNGUARDED_SCRIPT = """
 import numpy as np
 import tensorflow  # noqa: F401  (the model is loaded: workers must be spawned)
 from samplevae.demo import SMOKE_AUDIO
@@ -69,7 +69,7 @@ from samplevae.library import Library
 lib = Library.open({root!r}, embed=lambda x: np.asarray(x).mean(axis=2), audio=SMOKE_AUDIO,
                    weights_fingerprint="w", cache_dir={cache!r}, workers=2, progress=False)
 print("built", len(lib))
-'''
+"""
 
 
 class Bench:
@@ -87,20 +87,38 @@ class Bench:
         print(f"[{'ok' if ok else 'FAIL'}] {case}: {outcome} | lost: {lost}", flush=True)
 
     def cli(self, *args, timeout: float = 300, cwd=None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "samplevae.cli", *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout, env=ENV, cwd=cwd)
+        return subprocess.run(
+            [sys.executable, "-m", "samplevae.cli", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=ENV,
+            cwd=cwd,
+        )
 
     def train_args(self, logdir: Path, steps: int, new: bool) -> list[str]:
-        args = ["train", "--logdir", str(logdir), "--workspace", str(self.ws),
-                "--num-steps", str(steps), "--no-progress"]
+        args = [
+            "train",
+            "--logdir",
+            str(logdir),
+            "--workspace",
+            str(self.ws),
+            "--num-steps",
+            str(steps),
+            "--no-progress",
+        ]
         if new:
             args += ["--dataset", "kit", "--params", str(self.tiny)]
         return args
 
     def popen_train(self, logdir: Path, steps: int, new: bool) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "samplevae.cli",
-                                 *self.train_args(logdir, steps, new)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        return subprocess.Popen(
+            [sys.executable, "-m", "samplevae.cli", *self.train_args(logdir, steps, new)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+        )
 
     @staticmethod
     def train_records(logdir: Path) -> list[dict]:
@@ -144,8 +162,14 @@ class Bench:
         from samplevae.synth import make_kit
 
         make_kit(self.work / "kit", per_class=6, seed=0, progress=False)
-        make_dataset("kit", self.work / "kit", classes=True, workspace=self.ws,
-                     audio_params=SMOKE_AUDIO, progress=False)
+        make_dataset(
+            "kit",
+            self.work / "kit",
+            classes=True,
+            workspace=self.ws,
+            audio_params=SMOKE_AUDIO,
+            progress=False,
+        )
         smoke_run_params().save(self.tiny)
         make_kit(self.work / "libkit", per_class=40, seed=1, progress=False)  # 360 files
 
@@ -169,18 +193,26 @@ class Bench:
             resume = self.checkpoint_step(logdir) if (logdir / "params.json").exists() else 0
             redone.append(max(0, at_kill - resume))
             if not running:
-                self.row(f"kill -9 training #{k + 1}", False,
-                         f"training did not start or ended first: {proc.stderr.read()[-300:]}", "?")
+                self.row(
+                    f"kill -9 training #{k + 1}",
+                    False,
+                    f"training did not start or ended first: {proc.stderr.read()[-300:]}",
+                    "?",
+                )
                 return logdir
         done = self.cli(*self.train_args(logdir, TRAIN_STEPS, new=False), timeout=600)
         step = self.checkpoint_step(logdir)
         broken = sum(r.get("kind") == "BROKEN" for r in self.train_records(logdir))
         ok = done.returncode == 0 and step == TRAIN_STEPS
-        self.row(f"kill -9 `samplevae train` x{len(redone)} at random moments, resume", ok,
-                 f"each resumed from its newest intact checkpoint; finished at step {step}"
-                 if ok else f"rc {done.returncode}: {done.stderr[-300:]}",
-                 f"steps since the last checkpoint, redone: {redone}; "
-                 f"unparsable metrics lines: {broken}")
+        self.row(
+            f"kill -9 `samplevae train` x{len(redone)} at random moments, resume",
+            ok,
+            f"each resumed from its newest intact checkpoint; finished at step {step}"
+            if ok
+            else f"rc {done.returncode}: {done.stderr[-300:]}",
+            f"steps since the last checkpoint, redone: {redone}; "
+            f"unparsable metrics lines: {broken}",
+        )
         return logdir
 
     def two_writers(self) -> None:
@@ -197,12 +229,20 @@ class Bench:
             first.wait()
         after = self.train_records(logdir)
         msg = (second.stderr.strip().splitlines() or [""])[-1]
-        ok = (running and second.returncode == 1 and f"PID {first.pid}" in second.stderr
-              and after[:len(before)] == before)
-        self.row("1 two trainers on one --logdir", ok,
-                 f"second refused at once (rc {second.returncode}): {msg[:160]}",
-                 "nothing: the first run's metrics and checkpoints untouched"
-                 if ok else "the second run wrote into the first's directory")
+        ok = (
+            running
+            and second.returncode == 1
+            and f"PID {first.pid}" in second.stderr
+            and after[: len(before)] == before
+        )
+        self.row(
+            "1 two trainers on one --logdir",
+            ok,
+            f"second refused at once (rc {second.returncode}): {msg[:160]}",
+            "nothing: the first run's metrics and checkpoints untouched"
+            if ok
+            else "the second run wrote into the first's directory",
+        )
 
     def cut_checkpoint_files(self, logdir: Path) -> None:
         from samplevae.modeldir import OPTIMIZER_FILE, WEIGHTS_FILE, ModelDir
@@ -214,10 +254,13 @@ class Bench:
         res = self.cli(*self.train_args(logdir, TRAIN_STEPS + 20, new=False), timeout=600)
         ok = res.returncode == 0 and self.checkpoint_step(logdir) == TRAIN_STEPS + 20
         named = str(OPTIMIZER_FILE) in res.stderr or newest.name in res.stderr
-        self.row("5a cut-off optimizer.npz, then resume", ok and named,
-                 f"rc {res.returncode}; damaged checkpoint named: {named}; reached step "
-                 f"{self.checkpoint_step(logdir)}",
-                 f"the steps after the newest intact checkpoint (< step {newest_step})")
+        self.row(
+            "5a cut-off optimizer.npz, then resume",
+            ok and named,
+            f"rc {res.returncode}; damaged checkpoint named: {named}; reached step "
+            f"{self.checkpoint_step(logdir)}",
+            f"the steps after the newest intact checkpoint (< step {newest_step})",
+        )
 
         # flipped bytes inside the (intact) newest weights
         _, newest = ModelDir(logdir).checkpoints()[-1]
@@ -228,9 +271,12 @@ class Bench:
         w.write_bytes(bytes(raw))
         res = self.load_model_in_subprocess(logdir)
         ok = res.returncode == 0 and newest.name in res.stderr and "finite True" in res.stdout
-        self.row("8a flipped bytes inside model.weights.h5, then load", ok,
-                 f"rc {res.returncode}: {(res.stdout.strip() or res.stderr.strip()[-200:])[:200]}",
-                 f"checkpoint {newest.name} (never served silently)")
+        self.row(
+            "8a flipped bytes inside model.weights.h5, then load",
+            ok,
+            f"rc {res.returncode}: {(res.stdout.strip() or res.stderr.strip()[-200:])[:200]}",
+            f"checkpoint {newest.name} (never served silently)",
+        )
 
         # train on to a new intact checkpoint, then cut its weights off
         target = self.checkpoint_step(logdir) + 20
@@ -240,9 +286,12 @@ class Bench:
         w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
         res = self.load_model_in_subprocess(logdir)
         ok = res.returncode == 0 and "finite True" in res.stdout and newest.name in res.stderr
-        self.row("5b cut-off newest model.weights.h5, then load", ok,
-                 f"rc {res.returncode}: {(res.stdout.strip() or res.stderr.strip()[-200:])[:200]}",
-                 f"checkpoint {newest.name} (an older intact one is used)")
+        self.row(
+            "5b cut-off newest model.weights.h5, then load",
+            ok,
+            f"rc {res.returncode}: {(res.stdout.strip() or res.stderr.strip()[-200:])[:200]}",
+            f"checkpoint {newest.name} (an older intact one is used)",
+        )
 
     def load_model_in_subprocess(self, logdir: Path) -> subprocess.CompletedProcess:
         code = textwrap.dedent(f"""
@@ -253,8 +302,9 @@ class Bench:
             fin = all(np.all(np.isfinite(w)) and np.abs(w).max() < 1e6 for w in m.get_weights())
             print("loaded step", md.step, "finite", fin)
         """)
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=300, env=ENV)
+        return subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV
+        )
 
     def half_metrics_line(self, logdir: Path) -> None:
         path = logdir / "metrics.jsonl"
@@ -265,18 +315,26 @@ class Bench:
         records = self.train_records(logdir)
         broken = sum(r.get("kind") == "BROKEN" for r in records)
         ok = res.returncode == 0 and broken == 0 and self.last_step(logdir) >= target - 1
-        self.row("7 half-written last line of metrics.jsonl, then resume", ok,
-                 f"rc {res.returncode}; unparsable lines after: {broken}",
-                 "the half-written record only" if ok else "records glued together")
+        self.row(
+            "7 half-written last line of metrics.jsonl, then resume",
+            ok,
+            f"rc {res.returncode}; unparsable lines after: {broken}",
+            "the half-written record only" if ok else "records glued together",
+        )
 
     # --- library ---------------------------------------------------------------------------
 
     def lib_run(self, logdir: Path, root, cache: Path, cwd=None) -> subprocess.Popen:
         script = self.work / "lib_build.py"
         script.write_text(LIB_SCRIPT)
-        return subprocess.Popen([sys.executable, str(script), str(logdir), str(root), str(cache)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=ENV, cwd=cwd)
+        return subprocess.Popen(
+            [sys.executable, str(script), str(logdir), str(root), str(cache)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            cwd=cwd,
+        )
 
     def lib_stats(self, logdir: Path, root, cache: Path, cwd=None) -> tuple[dict, str]:
         proc = self.lib_run(logdir, root, cache, cwd)
@@ -307,11 +365,19 @@ class Bench:
         from samplevae.library import SAVE_EVERY
 
         lost = max(0, done - reused)
-        self.row(f"3 {label} a library build at file {done}/{n_files}", ok,
-                 f"next open reused {reused}, computed {stats.get('computed')}",
-                 f"{lost} file(s) computed before the {label} but not saved"
-                 + (f" (progress is saved every {SAVE_EVERY:g} s)" if sig == signal.SIGKILL
-                    else " (the one in progress)" if lost == 1 else ""))
+        self.row(
+            f"3 {label} a library build at file {done}/{n_files}",
+            ok,
+            f"next open reused {reused}, computed {stats.get('computed')}",
+            f"{lost} file(s) computed before the {label} but not saved"
+            + (
+                f" (progress is saved every {SAVE_EVERY:g} s)"
+                if sig == signal.SIGKILL
+                else " (the one in progress)"
+                if lost == 1
+                else ""
+            ),
+        )
 
     def cut_library_cache(self, logdir: Path) -> None:
         root, cache = self.work / "libkit", self.work / "libcache-Ctrl-C"
@@ -319,12 +385,20 @@ class Bench:
         cache_file.write_bytes(cache_file.read_bytes()[: cache_file.stat().st_size // 2])
         stats, err = self.lib_stats(logdir, root, cache)
         ok = stats.get("entries") == 360 and str(cache_file) in err and "rebuilding" in err
-        self.row("2 cut-off libraries/*.npz, then open", ok,
-                 f"warning names the file: {str(cache_file) in err}; rebuilt "
-                 f"{stats.get('computed')} entries", "the cache's content (recomputed)")
+        self.row(
+            "2 cut-off libraries/*.npz, then open",
+            ok,
+            f"warning names the file: {str(cache_file) in err}; rebuilt "
+            f"{stats.get('computed')} entries",
+            "the cache's content (recomputed)",
+        )
         stats2, _ = self.lib_stats(logdir, root, cache)
-        self.row("2 ... and the open after", stats2.get("reused") == 360,
-                 f"reused {stats2.get('reused')}, computed {stats2.get('computed')}", "nothing")
+        self.row(
+            "2 ... and the open after",
+            stats2.get("reused") == 360,
+            f"reused {stats2.get('reused')}, computed {stats2.get('computed')}",
+            "nothing",
+        )
 
     def relative_absolute(self, logdir: Path) -> None:
         cache = self.work / "libcache-spelling"
@@ -333,9 +407,13 @@ class Bench:
         (self.work / "elsewhere").mkdir(exist_ok=True)
         third, _ = self.lib_stats(logdir, "../kit", cache, cwd=self.work / "elsewhere")
         ok = first.get("computed") == 54 and second.get("computed") == 0 == third.get("computed")
-        self.row("4 library opened as kit, /abs/kit, ../kit (other cwd)", ok,
-                 f"computed {first.get('computed')}, then {second.get('computed')}, "
-                 f"then {third.get('computed')}", "nothing recomputed" if ok else "re-embedded")
+        self.row(
+            "4 library opened as kit, /abs/kit, ../kit (other cwd)",
+            ok,
+            f"computed {first.get('computed')}, then {second.get('computed')}, "
+            f"then {third.get('computed')}",
+            "nothing recomputed" if ok else "re-embedded",
+        )
 
     # --- data, demo, scripts ---------------------------------------------------------------
 
@@ -350,23 +428,35 @@ class Bench:
         cache = FeatureCache(Workspace(self.ws).cache_dir, ds.audio)
         path = ds.entries[0].path
         entry = cache._path(file_signature(path))
-        atomic_save_npz(entry, features=np.full(ds.audio.shape, np.nan, dtype=np.float32),
-                        silent=np.array(False))
-        res = extract_features([path], ds.audio, cache_dir=Workspace(self.ws).cache_dir,
-                               workers=1, progress=False)
+        atomic_save_npz(
+            entry,
+            features=np.full(ds.audio.shape, np.nan, dtype=np.float32),
+            silent=np.array(False),
+        )
+        res = extract_features(
+            [path], ds.audio, cache_dir=Workspace(self.ws).cache_dir, workers=1, progress=False
+        )
         it = res.items[0]
         ok = it.ok and not it.cached and bool(np.all(np.isfinite(it.features)))
-        self.row("8b valid cache entry full of NaN", ok,
-                 "rejected (warning names the entry) and recomputed" if ok else "served",
-                 "nothing")
+        self.row(
+            "8b valid cache entry full of NaN",
+            ok,
+            "rejected (warning names the entry) and recomputed" if ok else "served",
+            "nothing",
+        )
         raw = bytearray(entry.read_bytes())
         raw[len(raw) // 3] ^= 0x40
         entry.write_bytes(bytes(raw))
-        res = extract_features([path], ds.audio, cache_dir=Workspace(self.ws).cache_dir,
-                               workers=1, progress=False)
+        res = extract_features(
+            [path], ds.audio, cache_dir=Workspace(self.ws).cache_dir, workers=1, progress=False
+        )
         ok = res.items[0].ok and not res.items[0].cached
-        self.row("8c flipped bytes in a feature-cache entry", ok,
-                 "CRC mismatch found, recomputed" if ok else "served", "nothing")
+        self.row(
+            "8c flipped bytes in a feature-cache entry",
+            ok,
+            "CRC mismatch found, recomputed" if ok else "served",
+            "nothing",
+        )
 
     def evil_dataset_name(self) -> None:
         from samplevae.dataset import load_dataset
@@ -388,21 +478,34 @@ class Bench:
         kept = (out / "album" / "song.wav").exists()
         ok = res.returncode == 1 and kept and "refusing" in res.stderr
         last = (res.stderr.strip().splitlines() or [""])[-1]
-        self.row("6 demo --fresh --out <a folder of songs>", ok,
-                 f"rc {res.returncode}: {last[:200]}",
-                 "nothing" if kept else "THE USER'S FOLDER")
+        self.row(
+            "6 demo --fresh --out <a folder of songs>",
+            ok,
+            f"rc {res.returncode}: {last[:200]}",
+            "nothing" if kept else "THE USER'S FOLDER",
+        )
 
     def unguarded_script(self) -> None:
         script = self.work / "unguarded.py"
-        script.write_text(UNGUARDED_SCRIPT.format(root=str(self.work / "kit"),
-                                                  cache=str(self.work / "ucache")))
-        res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=300, env=ENV)
-        ok = (res.returncode == 1 and "__main__" in res.stderr
-              and "BrokenProcessPool" not in res.stderr and res.stderr.count("Traceback") == 1)
+        script.write_text(
+            UNGUARDED_SCRIPT.format(root=str(self.work / "kit"), cache=str(self.work / "ucache"))
+        )
+        res = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=300, env=ENV
+        )
+        ok = (
+            res.returncode == 1
+            and "__main__" in res.stderr
+            and "BrokenProcessPool" not in res.stderr
+            and res.stderr.count("Traceback") == 1
+        )
         last = (res.stderr.strip().splitlines() or [""])[-1]
-        self.row("10 library built at module level, no __main__ guard", ok,
-                 f"one clear error: {last[:140]}", "nothing (refused before any work)")
+        self.row(
+            "10 library built at module level, no __main__ guard",
+            ok,
+            f"one clear error: {last[:140]}",
+            "nothing (refused before any work)",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,7 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         b.setup()
         steps = [
-            ("9", b.evil_dataset_name), ("6", b.demo_fresh_foreign), ("8b", b.nan_feature_cache),
+            ("9", b.evil_dataset_name),
+            ("6", b.demo_fresh_foreign),
+            ("8b", b.nan_feature_cache),
             ("10", b.unguarded_script),
         ]
         for case, fn in steps:

@@ -49,12 +49,18 @@ def run(per_class: int, seed: int, keep: Path | None) -> int:
         t_synth = time.perf_counter() - t0
         n = len(paths)
         cores = os.cpu_count() or 1
-        print(f"\n{n} files ({per_class} per class) written in {t_synth:.1f} s "
-              f"({n / t_synth:.0f} files/s) to {kit}")
-        print(f"audio params: {params.sample_rate} Hz, {params.sample_sec} s, n_fft {params.n_fft},"
-              f" hop {params.hop_length}, {params.n_mels} mels -> features {params.shape}")
-        print(f"machine: {cores} cores, {platform.processor() or platform.machine()}, "
-              f"Python {platform.python_version()}\n")
+        print(
+            f"\n{n} files ({per_class} per class) written in {t_synth:.1f} s "
+            f"({n / t_synth:.0f} files/s) to {kit}"
+        )
+        print(
+            f"audio params: {params.sample_rate} Hz, {params.sample_sec} s, n_fft {params.n_fft},"
+            f" hop {params.hop_length}, {params.n_mels} mels -> features {params.shape}"
+        )
+        print(
+            f"machine: {cores} cores, {platform.processor() or platform.machine()}, "
+            f"Python {platform.python_version()}\n"
+        )
 
         rows = []
         reference = None
@@ -79,11 +85,15 @@ def run(per_class: int, seed: int, keep: Path | None) -> int:
         print("| extraction | cold: files/s | cold: total | cached: files/s | cached: total |")
         print("|---|---:|---:|---:|---:|")
         for label, t_cold, t_hot in rows:
-            print(f"| {label} | {n / t_cold:,.0f} | {t_cold:.1f} s | {n / t_hot:,.0f} | "
-                  f"{t_hot:.2f} s |")
+            print(
+                f"| {label} | {n / t_cold:,.0f} | {t_cold:.1f} s | {n / t_hot:,.0f} | "
+                f"{t_hot:.2f} s |"
+            )
         speedup = rows[0][1] / rows[1][1]
-        print(f"\nall cores vs 1 process (cold): x{speedup:.2f}; "
-              f"cached vs cold (1 process): x{rows[0][1] / rows[0][2]:.0f}")
+        print(
+            f"\nall cores vs 1 process (cold): x{speedup:.2f}; "
+            f"cached vs cold (1 process): x{rows[0][1] / rows[0][2]:.0f}"
+        )
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -91,11 +101,16 @@ def run(per_class: int, seed: int, keep: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-class", type=int, default=223,
-                        help="files per drum class (default 223: 2,007 files)")
+    parser.add_argument(
+        "--per-class", type=int, default=223, help="files per drum class (default 223: 2,007 files)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="write the kit here and keep it (default: a temp folder, removed)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="write the kit here and keep it (default: a temp folder, removed)",
+    )
     args = parser.parse_args(argv)
     return run(args.per_class, args.seed, args.keep)
 

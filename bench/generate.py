@@ -39,13 +39,15 @@ def main() -> None:
         spec = tool.model.decode(tool.blend(seed=0)[None])[0]
         cases = {
             "generate(): random point": lambda: tool.generate(seed=0),
-            "generate(): blend of 2 files, weights 1:2": lambda: tool.generate(audio_files=[kick, snare],
-                                                                               weights=[1, 2]),
+            "generate(): blend of 2 files, weights 1:2": lambda: tool.generate(
+                audio_files=[kick, snare], weights=[1, 2]
+            ),
             "generate(out_file=...) (+ wav write)": lambda: tool.generate(tmp / "g.wav", seed=0),
             "  of which decoder only": lambda: tool.model.decode(tool.blend(seed=0)[None]),
             "  of which Griffin-Lim (32 it.)": lambda: audio_from_features(spec, tool.audio_params),
-            "  Griffin-Lim at 10 it. (original)": lambda: audio_from_features(spec, tool.audio_params,
-                                                                               n_iter=10),
+            "  Griffin-Lim at 10 it. (original)": lambda: audio_from_features(
+                spec, tool.audio_params, n_iter=10
+            ),
         }
         print(f"{'case':<46}{'median ms':>10}{'p95 ms':>10}")
         for name, fn in cases.items():

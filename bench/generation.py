@@ -59,11 +59,17 @@ FMD_N_MFCC = 20
 FMD_N_FFT = 1024
 FMD_HOP = 256
 QUICK_STEPS = 40
-AIMS = {"reconstruction_db": 4.0, "reconstructions": 25.0, "blends": 35.0, "random_fitted": 40.0,
-        "ms_per_generate": 150.0}
+AIMS = {
+    "reconstruction_db": 4.0,
+    "reconstructions": 25.0,
+    "blends": 35.0,
+    "random_fitted": 40.0,
+    "ms_per_generate": 150.0,
+}
 
 
 # ---- the Frechet distance and its features --------------------------------------------------
+
 
 def mfcc_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """``[80]`` float64: mean and std over time of 20 MFCCs and their deltas, of the sound
@@ -75,8 +81,9 @@ def mfcc_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
         y = librosa.resample(y, orig_sr=sample_rate, target_sr=FMD_SAMPLE_RATE)
     n = int(FMD_SECONDS * FMD_SAMPLE_RATE)
     y = np.pad(y[:n], (0, max(0, n - y.size)))
-    m = librosa.feature.mfcc(y=y, sr=FMD_SAMPLE_RATE, n_mfcc=FMD_N_MFCC, n_fft=FMD_N_FFT,
-                             hop_length=FMD_HOP)
+    m = librosa.feature.mfcc(
+        y=y, sr=FMD_SAMPLE_RATE, n_mfcc=FMD_N_MFCC, n_fft=FMD_N_FFT, hop_length=FMD_HOP
+    )
     d = librosa.feature.delta(m, width=9)
     both = np.concatenate([m, d], axis=0)
     return np.concatenate([both.mean(axis=1), both.std(axis=1)]).astype(np.float64)
@@ -90,8 +97,7 @@ def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
-                     cov2: np.ndarray) -> float:
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """Frechet (2-Wasserstein squared) distance of two Gaussians:
     ``|mu1 - mu2|^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2))``."""
     from scipy import linalg
@@ -99,8 +105,10 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
     mu1, mu2 = np.asarray(mu1, dtype=np.float64), np.asarray(mu2, dtype=np.float64)
     cov1, cov2 = np.atleast_2d(cov1).astype(np.float64), np.atleast_2d(cov2).astype(np.float64)
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.size, mu1.size):
-        raise ParameterError(f"mismatched Gaussians: means {mu1.shape}, {mu2.shape}; "
-                             f"covariances {cov1.shape}, {cov2.shape}")
+        raise ParameterError(
+            f"mismatched Gaussians: means {mu1.shape}, {mu2.shape}; "
+            f"covariances {cov1.shape}, {cov2.shape}"
+        )
     with warnings.catch_warnings():  # few sounds in 80 dimensions: singular is expected
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(cov1 @ cov2)
@@ -130,6 +138,7 @@ def fmd(a: np.ndarray, b: np.ndarray, mean: np.ndarray, std: np.ndarray) -> floa
 
 # ---- the benchmark's files ------------------------------------------------------------------
 
+
 def bench_files(bench: Path) -> list[tuple[str, str, str]]:
     """``(path, class, split)`` of every file: from ``manifest.csv`` if there is one (columns
     file, class, split; paths relative to the folder), else from ``train/<class>/`` and
@@ -148,8 +157,10 @@ def bench_files(bench: Path) -> list[tuple[str, str, str]]:
     for split in ("train", "valid"):
         root = bench / split
         if not root.is_dir():
-            raise ParameterError(f"{bench} has no manifest.csv and no {split}/ folder: build the "
-                                 f"benchmark first (.venv/bin/python bench/realkits.py --out {bench})")
+            raise ParameterError(
+                f"{bench} has no manifest.csv and no {split}/ folder: build the "
+                f"benchmark first (.venv/bin/python bench/realkits.py --out {bench})"
+            )
         for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             out += [(str(f), d.name, split) for f in sorted(d.iterdir()) if is_audio_file(f)]
     return out
@@ -186,10 +197,22 @@ def quick_model(bench: Path, work: Path, *, steps: int = QUICK_STEPS, progress: 
         return logdir
     ws = Workspace(work / "workspace")
     params = smoke_run_params()
-    make_dataset("generation_quick", bench / "train", classes=True, workspace=ws,
-                 audio_params=params.audio, progress=progress)
-    train(logdir, "generation_quick", workspace=ws, run_params=params, num_steps=steps,
-          progress=progress)
+    make_dataset(
+        "generation_quick",
+        bench / "train",
+        classes=True,
+        workspace=ws,
+        audio_params=params.audio,
+        progress=progress,
+    )
+    train(
+        logdir,
+        "generation_quick",
+        workspace=ws,
+        run_params=params,
+        num_steps=steps,
+        progress=progress,
+    )
     return logdir
 
 
@@ -201,11 +224,14 @@ def newest_quality_run() -> Path:
         md = ModelDir(r)
         if md.has_params() and md.latest_checkpoint() is not None:
             return r
-    raise ParameterError(f"no trained model in {QUALITY_RUNS}: pass --logdir, or train one with "
-                         ".venv/bin/python bench/quality.py")
+    raise ParameterError(
+        f"no trained model in {QUALITY_RUNS}: pass --logdir, or train one with "
+        ".venv/bin/python bench/quality.py"
+    )
 
 
 # ---- the measurements -----------------------------------------------------------------------
+
 
 def one_shots(tool, z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(whole clip, one-shot) of a latent point: ``tool.decode(z, seed=seed, trim=False)`` and
@@ -239,8 +265,16 @@ def _time_ms(fn, repeats: int) -> float:
     return statistics.median(out)
 
 
-def measure(tool, train_rows, unseen_rows, *, n_generated: int | None, seed: int = 0,
-            repeats: int = 10, progress: bool = True) -> dict[str, Any]:
+def measure(
+    tool,
+    train_rows,
+    unseen_rows,
+    *,
+    n_generated: int | None,
+    seed: int = 0,
+    repeats: int = 10,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Every figure of the benchmark (see the module docstring) as a dict."""
     from sklearn.linear_model import LogisticRegression
     from tqdm.auto import tqdm
@@ -287,23 +321,30 @@ def measure(tool, train_rows, unseen_rows, *, n_generated: int | None, seed: int
             err["gl_trim"].append(db_error(feats[i], gl_trim[-1], ap))
 
         pairs = [tuple(rng.choice(n, size=2, replace=False)) for _ in range(n_gen)]
-        blends = [one_shots(tool, tool.blend([emb[i], emb[j]]), seed=0)[1]
-                  for i, j in tqdm(pairs, desc="blends", **bar)]
-        fitted = [one_shots(tool, tool.blend(seed=s), seed=s)[1]
-                  for s in tqdm(range(n_gen), desc="random, fitted", **bar)]
-        normal = [one_shots(tool, tool.blend(seed=s, prior="normal"), seed=s)[1]
-                  for s in tqdm(range(n_gen), desc="random, N(0, I)", **bar)]
+        blends = [
+            one_shots(tool, tool.blend([emb[i], emb[j]]), seed=0)[1]
+            for i, j in tqdm(pairs, desc="blends", **bar)
+        ]
+        fitted = [
+            one_shots(tool, tool.blend(seed=s), seed=s)[1]
+            for s in tqdm(range(n_gen), desc="random, fitted", **bar)
+        ]
+        normal = [
+            one_shots(tool, tool.blend(seed=s, prior="normal"), seed=s)[1]
+            for s in tqdm(range(n_gen), desc="random, N(0, I)", **bar)
+        ]
         by_class: dict[str, list[np.ndarray]] = {}
         classes = [c for c in tool.class_names if c in {r[1] for r in unseen_rows}]
         if classes:
             per = max(2, n_gen // len(classes))
             for c in tqdm(classes, desc="random, per class", **bar):
-                by_class[c] = [one_shots(tool, tool.blend(seed=s, cls=c), seed=s)[1]
-                               for s in range(per)]
+                by_class[c] = [
+                    one_shots(tool, tool.blend(seed=s, cls=c), seed=s)[1] for s in range(per)
+                ]
         silent["n"] = sum("silent" in str(w.message) for w in caught)
 
     half = rng.permutation(n)
-    a_idx, b_idx = half[: n // 2], half[n // 2:]
+    a_idx, b_idx = half[: n // 2], half[n // 2 :]
     sets = {
         "real_vs_real": None,
         "griffin_lim": gl_trim,
@@ -334,19 +375,23 @@ def measure(tool, train_rows, unseen_rows, *, n_generated: int | None, seed: int
             hits[c] = float(np.mean(pred == c))
         figs["class_hit_rate"] = hits
         figs["class_hit_rate_mean"] = float(np.mean(list(hits.values())))
-        figs["class_hit_rate_real"] = float(np.mean(
-            clf.predict((real - mean) / std) == np.array([c for _, c, _ in unseen_rows])))
+        figs["class_hit_rate_real"] = float(
+            np.mean(clf.predict((real - mean) / std) == np.array([c for _, c, _ in unseen_rows]))
+        )
     figs["reconstruction_db"] = {k: float(np.mean(v)) for k, v in err.items()}
-    lengths = {"reconstructions": [len(a) / sr for a in rec_trim],
-               "random_fitted": [len(a) / sr for a in fitted]}
+    lengths = {
+        "reconstructions": [len(a) / sr for a in rec_trim],
+        "random_fitted": [len(a) / sr for a in fitted],
+    }
     figs["one_shot_seconds_median"] = {k: float(np.median(v)) for k, v in lengths.items()}
     figs["silent_decodes"] = silent["n"]
 
     f1, f2 = unseen_rows[0][0], unseen_rows[min(1, n - 1)][0]
     figs["ms_per_generate"] = {
         "random": _time_ms(lambda: tool.generate(seed=1), repeats),
-        "blend_of_2_files": _time_ms(lambda: tool.generate(audio_files=[f1, f2], weights=[1, 2]),
-                                     repeats),
+        "blend_of_2_files": _time_ms(
+            lambda: tool.generate(audio_files=[f1, f2], weights=[1, 2]), repeats
+        ),
     }
     figs["n_unseen"], figs["n_train"], figs["n_generated"] = n, len(train_rows), n_gen
     return figs
@@ -369,55 +414,95 @@ def report_text(figs: dict[str, Any]) -> str:
         "",
         f"{'FMD vs the unseen files (lower: more real)':<44}{'FMD':>9}{'aim':>8}",
     ]
-    rows = [("real_vs_real", "real vs real, two halves (floor)", ""),
-            ("griffin_lim", "Griffin-Lim of true features (ceiling)", ""),
-            ("griffin_lim_whole", "  the same, whole clips", ""),
-            ("reconstructions", "reconstructions", "<= 25"),
-            ("reconstructions_whole", "  the same, whole clips", ""),
-            ("blends", "1:1 blends of random pairs", "<= 35"),
-            ("random_fitted", "random, fitted prior (default)", "<= 40"),
-            ("random_per_class", "random, cls= each class in turn", ""),
-            ("random_normal", "random, N(0, I) prior (original)", "")]
+    rows = [
+        ("real_vs_real", "real vs real, two halves (floor)", ""),
+        ("griffin_lim", "Griffin-Lim of true features (ceiling)", ""),
+        ("griffin_lim_whole", "  the same, whole clips", ""),
+        ("reconstructions", "reconstructions", "<= 25"),
+        ("reconstructions_whole", "  the same, whole clips", ""),
+        ("blends", "1:1 blends of random pairs", "<= 35"),
+        ("random_fitted", "random, fitted prior (default)", "<= 40"),
+        ("random_per_class", "random, cls= each class in turn", ""),
+        ("random_normal", "random, N(0, I) prior (original)", ""),
+    ]
     for key, title, aim in rows:
         if key in d:
             lines.append(f"  {title:<42}{f(d[key], '9.1f'):>9}{aim:>8}")
     if "class_hit_rate" in figs:
-        lines += ["", f"class hit rate of generate(cls=c) (MFCC classifier of the train kits): "
-                      f"{figs['class_hit_rate_mean']:.2f} (real unseen files: "
-                      f"{figs['class_hit_rate_real']:.2f})",
-                  "  " + ", ".join(f"{c} {v:.2f}" for c, v in figs["class_hit_rate"].items())]
+        lines += [
+            "",
+            f"class hit rate of generate(cls=c) (MFCC classifier of the train kits): "
+            f"{figs['class_hit_rate_mean']:.2f} (real unseen files: "
+            f"{figs['class_hit_rate_real']:.2f})",
+            "  " + ", ".join(f"{c} {v:.2f}" for c, v in figs["class_hit_rate"].items()),
+        ]
     ms, sec = figs["ms_per_generate"], figs["one_shot_seconds_median"]
-    lines += ["", f"one-shot length, median: reconstructions {sec['reconstructions']:.2f} s, "
-                  f"random {sec['random_fitted']:.2f} s; silent decodes: {figs['silent_decodes']}",
-              f"ms per generate at the defaults: random {ms['random']:.0f}, blend of 2 files "
-              f"{ms['blend_of_2_files']:.0f} (aim < 150)"]
+    lines += [
+        "",
+        f"one-shot length, median: reconstructions {sec['reconstructions']:.2f} s, "
+        f"random {sec['random_fitted']:.2f} s; silent decodes: {figs['silent_decodes']}",
+        f"ms per generate at the defaults: random {ms['random']:.0f}, blend of 2 files "
+        f"{ms['blend_of_2_files']:.0f} (aim < 150)",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bench-dir", type=Path, default=None,
-                   help="benchmark folder (manifest.csv, or train/<class>/ and valid/<class>/); "
-                        "default bench/out/realkits (--quick: a synthetic one)")
-    p.add_argument("--logdir", type=Path, default=None,
-                   help="model directory; default: the newest run of bench/quality.py "
-                        "(--quick: the tiny model, trained if missing)")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK,
-                   help="where --quick keeps its kits and model (default bench/out/generation)")
-    p.add_argument("--max-unseen", type=int, default=None,
-                   help="use at most this many unseen files (evenly spread); default all")
-    p.add_argument("--max-train", type=int, default=2000,
-                   help="train-kit files for the standardisation (default 2000)")
-    p.add_argument("--n-generated", type=int, default=None,
-                   help="sounds per blend / random set (default: as many as unseen files)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--bench-dir",
+        type=Path,
+        default=None,
+        help="benchmark folder (manifest.csv, or train/<class>/ and valid/<class>/); "
+        "default bench/out/realkits (--quick: a synthetic one)",
+    )
+    p.add_argument(
+        "--logdir",
+        type=Path,
+        default=None,
+        help="model directory; default: the newest run of bench/quality.py "
+        "(--quick: the tiny model, trained if missing)",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=DEFAULT_WORK,
+        help="where --quick keeps its kits and model (default bench/out/generation)",
+    )
+    p.add_argument(
+        "--max-unseen",
+        type=int,
+        default=None,
+        help="use at most this many unseen files (evenly spread); default all",
+    )
+    p.add_argument(
+        "--max-train",
+        type=int,
+        default=2000,
+        help="train-kit files for the standardisation (default 2000)",
+    )
+    p.add_argument(
+        "--n-generated",
+        type=int,
+        default=None,
+        help="sounds per blend / random set (default: as many as unseen files)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=10, help="timed generate calls per case")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: synthetic kits (unless --bench-dir), the tiny model, few sounds")
-    p.add_argument("--steps", type=int, default=QUICK_STEPS,
-                   help=f"--quick: training steps of the tiny model (default {QUICK_STEPS})")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: synthetic kits (unless --bench-dir), the tiny model, few sounds",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=QUICK_STEPS,
+        help=f"--quick: training steps of the tiny model (default {QUICK_STEPS})",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -446,17 +531,32 @@ def run(args: argparse.Namespace) -> int:
     train_rows = spread([r for r in rows if r[2] == "train"], args.max_train)
     unseen_rows = spread([r for r in rows if r[2] == "valid"], max_unseen)
     if len(unseen_rows) < 4 or len(train_rows) < 2:
-        raise ParameterError(f"{bench}: need >= 4 unseen (valid) and >= 2 train files, found "
-                             f"{len(unseen_rows)} and {len(train_rows)}")
+        raise ParameterError(
+            f"{bench}: need >= 4 unseen (valid) and >= 2 train files, found "
+            f"{len(unseen_rows)} and {len(train_rows)}"
+        )
     tool = SoundSampleTool(logdir, progress=progress)
     t0 = time.monotonic()
     tool.sampler()  # fitted (and saved) now if missing, so timing and figures do not include it
     sampler_s = time.monotonic() - t0
-    figs = measure(tool, train_rows, unseen_rows, n_generated=n_generated, seed=args.seed,
-                   repeats=repeats, progress=progress)
-    figs.update(bench=str(bench), logdir=str(Path(logdir).resolve()), step=tool.model_dir.step,
-                quick=bool(args.quick), sampler=repr(tool.sampler()),
-                sampler_seconds=round(sampler_s, 2), aims=AIMS)
+    figs = measure(
+        tool,
+        train_rows,
+        unseen_rows,
+        n_generated=n_generated,
+        seed=args.seed,
+        repeats=repeats,
+        progress=progress,
+    )
+    figs.update(
+        bench=str(bench),
+        logdir=str(Path(logdir).resolve()),
+        step=tool.model_dir.step,
+        quick=bool(args.quick),
+        sampler=repr(tool.sampler()),
+        sampler_seconds=round(sampler_s, 2),
+        aims=AIMS,
+    )
     print(report_text(figs))
     if args.json:
         from samplevae.io import atomic_write_json

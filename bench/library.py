@@ -39,9 +39,11 @@ def stage_times(tool, files) -> None:
     tool.model.encode(feats)
     t_embed = (time.process_time() - t0) / len(files)
     total = t_decode + t_feat + t_embed
-    print(f"CPU per file: decode {1000 * t_decode:.2f} ms, features {1000 * t_feat:.2f} ms, "
-          f"embed {1000 * t_embed:.2f} ms; all cores could do {os.cpu_count() / total:.0f} "
-          "files/s")
+    print(
+        f"CPU per file: decode {1000 * t_decode:.2f} ms, features {1000 * t_feat:.2f} ms, "
+        f"embed {1000 * t_embed:.2f} ms; all cores could do {os.cpu_count() / total:.0f} "
+        "files/s"
+    )
 
 
 def main() -> None:
@@ -56,8 +58,10 @@ def main() -> None:
         tmp = Path(tmp)
         files = make_kit(tmp / "kit", per_class=args.per_class, seed=1)
         logdir = default_model_dir(tmp / "model")
-        print(f"library of {len(files)} files (44.1 kHz 16-bit wav), default model, "
-              f"{os.cpu_count()} cores")
+        print(
+            f"library of {len(files)} files (44.1 kHz 16-bit wav), default model, "
+            f"{os.cpu_count()} cores"
+        )
         rows = []
         for label in ("cold (decode + features + embed)", "cached (re-open)"):
             t0 = time.perf_counter()

@@ -55,8 +55,10 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     key, sep, raw = text.partition("=")
     section, dot, name = key.strip().partition(".")
     if not sep or not dot or section not in ("audio", "model", "train") or not name:
-        raise ParameterError(f"--set {text!r}: expected SECTION.FIELD=VALUE with SECTION one of "
-                             "audio, model, train (e.g. train.learning_rate=3e-4)")
+        raise ParameterError(
+            f"--set {text!r}: expected SECTION.FIELD=VALUE with SECTION one of "
+            "audio, model, train (e.g. train.learning_rate=3e-4)"
+        )
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -71,9 +73,11 @@ def run_params(base: RunParams, overrides: list[str]) -> RunParams:
         section, name, value = parse_override(text)
         data[section][name] = value
     if any(parse_override(t)[1] == "learning_rate" for t in overrides) and not any(
-            parse_override(t)[1] == "min_learning_rate" for t in overrides):
-        data["train"]["min_learning_rate"] = min(data["train"]["min_learning_rate"],
-                                                 data["train"]["learning_rate"])
+        parse_override(t)[1] == "min_learning_rate" for t in overrides
+    ):
+        data["train"]["min_learning_rate"] = min(
+            data["train"]["min_learning_rate"], data["train"]["learning_rate"]
+        )
     return RunParams.from_dict(data)
 
 
@@ -127,10 +131,12 @@ def _fmt(x: float | None) -> str:
 def report_text(figs: dict[str, Any], k: int) -> str:
     m, b = figs["model"], figs["mfcc_baseline"]
     pk = f"precision_at_{k}"
-    lines = [f"unseen kits: {m['n_files']} files; training: {figs['training']['steps_run']} steps "
-             f"this run ({figs['training']['step']} in all), {figs['training']['seconds']:.0f} s, "
-             f"final learning rate {figs['training']['learning_rate']:.3g}",
-             f"{'':<22}{'model':>8}{'MFCC':>8}{'margin':>8}"]
+    lines = [
+        f"unseen kits: {m['n_files']} files; training: {figs['training']['steps_run']} steps "
+        f"this run ({figs['training']['step']} in all), {figs['training']['seconds']:.0f} s, "
+        f"final learning rate {figs['training']['learning_rate']:.3g}",
+        f"{'':<22}{'model':>8}{'MFCC':>8}{'margin':>8}",
+    ]
     rows = [("balanced_accuracy", "balanced accuracy"), (pk, f"precision@{k}")]
     if pk + "_no_twins" in m:
         rows.append((pk + "_no_twins", f"precision@{k} no twins"))
@@ -138,39 +144,72 @@ def report_text(figs: dict[str, Any], k: int) -> str:
         lines.append(f"{title:<22}{_fmt(m[key]):>8}{_fmt(b[key]):>8}{_fmt(m[key] - b[key]):>8}")
     lines.append("recall per class:")
     for c in m["per_class_recall"]:
-        lines.append(f"  {c:<20}{_fmt(m['per_class_recall'][c]):>8}"
-                     f"{_fmt(b['per_class_recall'].get(c)):>8}")
+        lines.append(
+            f"  {c:<20}{_fmt(m['per_class_recall'][c]):>8}{_fmt(b['per_class_recall'].get(c)):>8}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--bench", type=Path, default=DEFAULT_BENCH,
-                   help="benchmark folder with train/<class>/ and valid/<class>/ "
-                        "(default bench/out/realkits)")
-    p.add_argument("--work", type=Path, default=DEFAULT_WORK,
-                   help="workspace and model runs (default bench/out/quality)")
-    p.add_argument("--logdir", type=Path, default=None,
-                   help="model directory; one that holds a trained model is scored only "
-                        "(add --resume to train it further first). Default: a new "
-                        "<work>/runs/<time>")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--bench",
+        type=Path,
+        default=DEFAULT_BENCH,
+        help="benchmark folder with train/<class>/ and valid/<class>/ (default bench/out/realkits)",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=DEFAULT_WORK,
+        help="workspace and model runs (default bench/out/quality)",
+    )
+    p.add_argument(
+        "--logdir",
+        type=Path,
+        default=None,
+        help="model directory; one that holds a trained model is scored only "
+        "(add --resume to train it further first). Default: a new "
+        "<work>/runs/<time>",
+    )
     p.add_argument("--resume", action="store_true", help="train an existing --logdir further")
-    p.add_argument("--budget", type=float, default=None,
-                   help=f"seconds of training (default {DEFAULT_BUDGET:.0f}; none with --steps)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help=f"seconds of training (default {DEFAULT_BUDGET:.0f}; none with --steps)",
+    )
     p.add_argument("--steps", type=int, default=None, help="train until this total step count")
-    p.add_argument("--params", type=Path, default=None,
-                   help="a params.json (RunParams) to start from instead of the defaults")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   metavar="SECTION.FIELD=VALUE",
-                   help="override one parameter, e.g. train.learning_rate=3e-4 (repeatable)")
-    p.add_argument("--train-ratio", type=float, default=0.9,
-                   help="make-dataset's train share of the train kits (default 0.9)")
+    p.add_argument(
+        "--params",
+        type=Path,
+        default=None,
+        help="a params.json (RunParams) to start from instead of the defaults",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
+        help="override one parameter, e.g. train.learning_rate=3e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--train-ratio",
+        type=float,
+        default=0.9,
+        help="make-dataset's train share of the train kits (default 0.9)",
+    )
     p.add_argument("-k", type=int, default=10, help="neighbours for precision@k (default 10)")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {QUICK_TRAIN_PER_CLASS} train / {QUICK_VALID_PER_CLASS} "
-                        f"validation files per class, the tiny model, {QUICK_STEPS} steps")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {QUICK_TRAIN_PER_CLASS} train / {QUICK_VALID_PER_CLASS} "
+        f"validation files per class, the tiny model, {QUICK_STEPS} steps",
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
@@ -191,16 +230,23 @@ def run(args: argparse.Namespace) -> int:
     train_dir, valid_dir = bench / "train", bench / "valid"
     for d in (train_dir, valid_dir):
         if not d.is_dir():
-            raise ParameterError(f"{d} is missing: build the benchmark first "
-                                 f"(.venv/bin/python bench/realkits.py --out {bench})")
+            raise ParameterError(
+                f"{d} is missing: build the benchmark first "
+                f"(.venv/bin/python bench/realkits.py --out {bench})"
+            )
     if args.quick:
         train_dir = subset(train_dir, work / "quick" / "train", QUICK_TRAIN_PER_CLASS)
         valid_dir = subset(valid_dir, work / "quick" / "valid", QUICK_VALID_PER_CLASS)
-    base = RunParams.load(args.params) if args.params else (
-        smoke_run_params() if args.quick else RunParams())
+    base = (
+        RunParams.load(args.params)
+        if args.params
+        else (smoke_run_params() if args.quick else RunParams())
+    )
     params = run_params(base, args.overrides)
     steps = args.steps if args.steps is not None else (QUICK_STEPS if args.quick else None)
-    budget = args.budget if args.budget is not None else (None if steps is not None else DEFAULT_BUDGET)
+    budget = (
+        args.budget if args.budget is not None else (None if steps is not None else DEFAULT_BUDGET)
+    )
 
     logdir = (args.logdir or work / "runs" / time.strftime("%Y%m%d-%H%M%S")).resolve()
     md = ModelDir(logdir)
@@ -210,9 +256,14 @@ def run(args: argparse.Namespace) -> int:
     if trained and not args.resume:
         print(f"{logdir} holds a trained model: scoring only")
         state = md.train_state()
-        training = {"step": int(state.get("step", md.step)), "steps_run": 0, "seconds": 0.0,
-                    "learning_rate": float(state.get("learning_rate", float("nan"))),
-                    "stopped_reason": "scored only", "valid": None}
+        training = {
+            "step": int(state.get("step", md.step)),
+            "steps_run": 0,
+            "seconds": 0.0,
+            "learning_rate": float(state.get("learning_rate", float("nan"))),
+            "stopped_reason": "scored only",
+            "valid": None,
+        }
         mp = md.params
         try:
             ds = load_dataset(mp.dataset, mp.workspace)
@@ -228,18 +279,41 @@ def run(args: argparse.Namespace) -> int:
             dataset_name, ws = mp.dataset, mp.workspace
             params = run_params(mp, args.overrides) if args.overrides else None
         else:
-            ds = make_dataset(dataset_name, train_dir, classes=True, train_ratio=args.train_ratio,
-                              workspace=ws, audio_params=params.audio, progress=progress)
+            ds = make_dataset(
+                dataset_name,
+                train_dir,
+                classes=True,
+                train_ratio=args.train_ratio,
+                workspace=ws,
+                audio_params=params.audio,
+                progress=progress,
+            )
             print(ds.summary())
-        result = train(logdir, dataset_name, workspace=ws, run_params=params, num_steps=steps,
-                       time_budget=budget, progress=progress)
-        training = {"step": result.step, "steps_run": result.steps_run,
-                    "seconds": round(result.seconds, 1), "learning_rate": result.learning_rate,
-                    "stopped_reason": result.stopped_reason,
-                    "valid": {k: v for k, v in (result.last_valid or {}).items()
-                              if k in ("step", "loss", "balanced_accuracy", "accuracy")}}
-        print(f"trained: {result.steps_run} steps ({result.stopped_reason}) in "
-              f"{result.seconds:.0f} s, learning rate {result.learning_rate:.3g}")
+        result = train(
+            logdir,
+            dataset_name,
+            workspace=ws,
+            run_params=params,
+            num_steps=steps,
+            time_budget=budget,
+            progress=progress,
+        )
+        training = {
+            "step": result.step,
+            "steps_run": result.steps_run,
+            "seconds": round(result.seconds, 1),
+            "learning_rate": result.learning_rate,
+            "stopped_reason": result.stopped_reason,
+            "valid": {
+                k: v
+                for k, v in (result.last_valid or {}).items()
+                if k in ("step", "loss", "balanced_accuracy", "accuracy")
+            },
+        }
+        print(
+            f"trained: {result.steps_run} steps ({result.stopped_reason}) in "
+            f"{result.seconds:.0f} s, learning rate {result.learning_rate:.3g}"
+        )
 
     from samplevae.tool import SoundSampleTool
 
@@ -254,16 +328,33 @@ def run(args: argparse.Namespace) -> int:
         train_entries = [(e.path, e.label) for e in ds.split("train") if not e.silent]
     else:  # the dataset is gone: every file of the train kits
         train_entries = class_files(train_dir)
-    base_figs = evaluate_mfcc_baseline([p for p, _ in train_entries], [c for _, c in train_entries],
-                                       paths, labels, k=args.k, test_groups=groups,
-                                       audio_params=tool.audio_params,
-                                       progress=progress)
-    figs = {"bench": str(bench), "logdir": str(logdir), "quick": bool(args.quick), "k": args.k,
-            "n_train_files": len(train_entries), "n_test_files": len(paths),
-            "training": training, "model": model_figs, "mfcc_baseline": base_figs,
-            "margin": {key: model_figs[key] - base_figs[key] for key in model_figs
-                       if key.startswith(("balanced_accuracy", "precision_at_"))},
-            "params": tool.params.to_dict()}
+    base_figs = evaluate_mfcc_baseline(
+        [p for p, _ in train_entries],
+        [c for _, c in train_entries],
+        paths,
+        labels,
+        k=args.k,
+        test_groups=groups,
+        audio_params=tool.audio_params,
+        progress=progress,
+    )
+    figs = {
+        "bench": str(bench),
+        "logdir": str(logdir),
+        "quick": bool(args.quick),
+        "k": args.k,
+        "n_train_files": len(train_entries),
+        "n_test_files": len(paths),
+        "training": training,
+        "model": model_figs,
+        "mfcc_baseline": base_figs,
+        "margin": {
+            key: model_figs[key] - base_figs[key]
+            for key in model_figs
+            if key.startswith(("balanced_accuracy", "precision_at_"))
+        },
+        "params": tool.params.to_dict(),
+    }
     print(report_text(figs, args.k))
     if args.json:
         from samplevae.io import atomic_write_json

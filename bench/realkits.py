@@ -62,25 +62,35 @@ SILENT_PEAK = 1e-4  # a render quieter than this (before normalising) has no sou
 
 #: General-MIDI percussion key -> class. The pedal hat (44) is left out on purpose.
 GM_NOTE_MAP: dict[int, str] = {
-    35: "kick", 36: "kick",
-    38: "snare", 40: "snare",
+    35: "kick",
+    36: "kick",
+    38: "snare",
+    40: "snare",
     42: "hihat_closed",
     46: "hihat_open",
-    41: "tom_low", 43: "tom_low",
-    45: "tom_mid", 47: "tom_mid",
-    48: "tom_high", 50: "tom_high",
+    41: "tom_low",
+    43: "tom_low",
+    45: "tom_mid",
+    47: "tom_mid",
+    48: "tom_high",
+    50: "tom_high",
     39: "clap",
     37: "rim",
 }
 
 #: Debian package -> what it gives.
 PACKAGES: tuple[str, ...] = (
-    "fluid-soundfont-gm", "fluid-soundfont-gs", "musescore-general-soundfont-small",
-    "timgm6mb-soundfont", "lmms-common", "exadrums",
+    "fluid-soundfont-gm",
+    "fluid-soundfont-gs",
+    "musescore-general-soundfont-small",
+    "timgm6mb-soundfont",
+    "lmms-common",
+    "exadrums",
 )
 #: Packages reserved for independent checks of the project: never used here.
-FORBIDDEN_PACKAGES = frozenset({"hydrogen-drumkits", "hydrogen-drumkits-effects", "hydrogen-data",
-                                "avldrums.lv2-soundfont"})
+FORBIDDEN_PACKAGES = frozenset(
+    {"hydrogen-drumkits", "hydrogen-drumkits-effects", "hydrogen-data", "avldrums.lv2-soundfont"}
+)
 
 
 @dataclass(frozen=True)
@@ -94,20 +104,28 @@ class SoundFont:
 SOUNDFONTS: tuple[SoundFont, ...] = (
     SoundFont("FluidR3_GM", "fluid-soundfont-gm", "usr/share/sounds/sf2/FluidR3_GM.sf2", "fluidr3"),
     SoundFont("FluidR3_GS", "fluid-soundfont-gs", "usr/share/sounds/sf2/FluidR3_GS.sf2", "fluidr3"),
-    SoundFont("MuseScore_General_Lite", "musescore-general-soundfont-small",
-              "usr/share/sounds/sf3/MuseScore_General_Lite.sf3", "fluidr3"),
+    SoundFont(
+        "MuseScore_General_Lite",
+        "musescore-general-soundfont-small",
+        "usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+        "fluidr3",
+    ),
     SoundFont("TimGM6mb", "timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb"),
 )
 LMMS_DIR = "usr/share/lmms/samples/drums"
 EXADRUMS_DIR = "usr/share/exadrums"
 
 #: Source -> family. Sources of one family may share recordings: they go to one split.
-FAMILIES: dict[str, str] = {**{sf.source: sf.family for sf in SOUNDFONTS},
-                            "lmms": "lmms", "exadrums": "exadrums"}
+FAMILIES: dict[str, str] = {
+    **{sf.source: sf.family for sf in SOUNDFONTS},
+    "lmms": "lmms",
+    "exadrums": "exadrums",
+}
 DEFAULT_VALID_FAMILIES: tuple[str, ...] = ("timgm6mb", "lmms", "exadrums")
 
 
 # ---- rules ---------------------------------------------------------------------------------
+
 
 def split_of(source: str, valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES) -> str:
     """``"valid"`` when ``source``'s family is a validation family, else ``"train"``.
@@ -150,12 +168,42 @@ _JOIN = (
     (re.compile(r"rim[\s_-]*shot", re.I), "rim"),
 )
 #: A name with any of these is not a one-shot of our classes, whatever else it says.
-BLOCK_TOKENS = frozenset({
-    "loop", "loops", "beat", "beats", "break", "fill", "roll", "groove", "pattern",
-    "crash", "ride", "cymbal", "splash", "china", "bell", "shaker", "tambourine", "tamb",
-    "cowbell", "conga", "bongo", "clav", "claves", "wood", "block", "zap", "fx", "sfx",
-    "pedal", "foot", "reverse", "rev",
-})
+BLOCK_TOKENS = frozenset(
+    {
+        "loop",
+        "loops",
+        "beat",
+        "beats",
+        "break",
+        "fill",
+        "roll",
+        "groove",
+        "pattern",
+        "crash",
+        "ride",
+        "cymbal",
+        "splash",
+        "china",
+        "bell",
+        "shaker",
+        "tambourine",
+        "tamb",
+        "cowbell",
+        "conga",
+        "bongo",
+        "clav",
+        "claves",
+        "wood",
+        "block",
+        "zap",
+        "fx",
+        "sfx",
+        "pedal",
+        "foot",
+        "reverse",
+        "rev",
+    }
+)
 KICK_TOKENS = frozenset({"kick", "bd", "bassdrum", "kik"})
 SNARE_TOKENS = frozenset({"snare", "snr", "sd"})
 CLAP_TOKENS = frozenset({"clap", "claps"})
@@ -164,8 +212,11 @@ HAT_TOKENS = frozenset({"hihat", "hh", "hat"})
 CLOSED_TOKENS = frozenset({"closed", "close", "cl"})
 OPEN_TOKENS = frozenset({"open", "opened"})
 TOM_TOKENS = frozenset({"tom", "toms"})
-TOM_PITCH = {"tom_low": {"low", "lo", "floor"}, "tom_mid": {"mid", "middle"},
-             "tom_high": {"high", "hi"}}
+TOM_PITCH = {
+    "tom_low": {"low", "lo", "floor"},
+    "tom_mid": {"mid", "middle"},
+    "tom_high": {"high", "hi"},
+}
 
 
 def name_tokens(name: str) -> list[str]:
@@ -248,6 +299,7 @@ def exadrums_instruments(kit_xml: str | bytes) -> dict[str, str]:
 
 # ---- SoundFont presets ----------------------------------------------------------------------
 
+
 def sf2_presets(data: bytes) -> list[tuple[int, int, str]]:
     """``(bank, program, name)`` of every preset in a SoundFont 2 / 3 file's ``phdr`` chunk.
 
@@ -259,7 +311,7 @@ def sf2_presets(data: bytes) -> list[tuple[int, int, str]]:
     def chunks(start: int, end: int):
         pos = start
         while pos + 8 <= end:
-            cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+            cid, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
             yield cid, pos + 8, size
             nxt = pos + 8 + size
             if size & 1 and not _chunk_id_at(data, nxt):
@@ -267,12 +319,12 @@ def sf2_presets(data: bytes) -> list[tuple[int, int, str]]:
             pos = nxt
 
     for cid, body, size in chunks(12, len(data)):
-        if cid == b"LIST" and data[body:body + 4] == b"pdta":
+        if cid == b"LIST" and data[body : body + 4] == b"pdta":
             for sid, sbody, ssize in chunks(body + 4, body + size):
                 if sid == b"phdr":
                     out = []
                     for i in range(ssize // 38 - 1):  # the last record is the EOP terminal
-                        rec = data[sbody + i * 38: sbody + (i + 1) * 38]
+                        rec = data[sbody + i * 38 : sbody + (i + 1) * 38]
                         name = rec[:20].split(b"\0")[0].decode("latin-1").strip()
                         program, bank = struct.unpack("<HH", rec[20:24])
                         out.append((bank, program, name))
@@ -282,7 +334,7 @@ def sf2_presets(data: bytes) -> list[tuple[int, int, str]]:
 
 def _chunk_id_at(data: bytes, pos: int) -> bool:
     """A plausible RIFF chunk id (4 printable ASCII bytes) at ``pos``."""
-    cid = data[pos:pos + 4]
+    cid = data[pos : pos + 4]
     return len(cid) == 4 and all(32 <= b < 127 for b in cid)
 
 
@@ -292,6 +344,7 @@ def drum_kits(data: bytes) -> list[tuple[int, str]]:
 
 
 # ---- MIDI -----------------------------------------------------------------------------------
+
 
 def _vlq(n: int) -> bytes:
     out = [n & 0x7F]
@@ -310,15 +363,22 @@ def midi_file(events: Sequence[tuple[int, bytes]], ticks_per_beat: int = 1000) -
         track += _vlq(tick - last) + msg
         last = tick
     track += b"\x00\xff\x2f\x00"
-    return (b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks_per_beat)
-            + b"MTrk" + struct.pack(">I", len(track)) + track)
+    return (
+        b"MThd"
+        + struct.pack(">IHHH", 6, 0, 1, ticks_per_beat)
+        + b"MTrk"
+        + struct.pack(">I", len(track))
+        + track
+    )
 
 
 LEAD_MS = 100
 HIT_SPACING_MS = 2500
 
 
-def hit_schedule(notes: Sequence[int], velocities: Sequence[int] = VELOCITIES) -> list[tuple[int, int, int]]:
+def hit_schedule(
+    notes: Sequence[int], velocities: Sequence[int] = VELOCITIES
+) -> list[tuple[int, int, int]]:
     """``(onset_ms, note, velocity)`` of every hit of a kit render, in a fixed order (the same
     note and velocity sit at the same time in every kit, so identical sounds render identically)."""
     hits = []
@@ -337,14 +397,20 @@ def kit_midi(program: int, hits: Sequence[tuple[int, int, int]]) -> bytes:
     clip_ms = int(CLIP_SEC * 1000)
     events = [(0, bytes([0xC9, program]))]
     for t, note, vel in hits:
-        events += [(t, bytes([0x99, note, vel])), (t + clip_ms, bytes([0x89, note, 0])),
-                   (t + clip_ms, bytes([0xB9, 120, 0]))]
+        events += [
+            (t, bytes([0x99, note, vel])),
+            (t + clip_ms, bytes([0x89, note, 0])),
+            (t + clip_ms, bytes([0xB9, 120, 0])),
+        ]
     end = (hits[-1][0] if hits else 0) + HIT_SPACING_MS
-    events.append((end, bytes([0xB9, 121, 0])))  # keeps the file running to the end of the last clip
+    events.append(
+        (end, bytes([0xB9, 121, 0]))
+    )  # keeps the file running to the end of the last clip
     return midi_file(events)
 
 
 # ---- fetching and rendering -----------------------------------------------------------------
+
 
 def fetch_package(package: str, cache: Path) -> Path:
     """``apt-get download`` + ``dpkg -x`` into ``cache/pkgs/<package>`` (reused when there)."""
@@ -358,12 +424,16 @@ def fetch_package(package: str, cache: Path) -> Path:
     found = sorted(debs.glob(f"{package}_*.deb"))
     if not found:
         print(f"apt-get download {package}", flush=True)
-        r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
+        r = subprocess.run(
+            ["apt-get", "download", package], cwd=debs, capture_output=True, text=True
+        )
         found = sorted(debs.glob(f"{package}_*.deb"))
         if r.returncode != 0 or not found:
-            raise SystemExit(f"apt-get download {package} failed (exit {r.returncode}): "
-                             f"{r.stderr.strip()[-500:]}\n(run `apt-get update` first if apt knows "
-                             "no such package)")
+            raise SystemExit(
+                f"apt-get download {package} failed (exit {r.returncode}): "
+                f"{r.stderr.strip()[-500:]}\n(run `apt-get update` first if apt knows "
+                "no such package)"
+            )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{package}.", dir=dest.parent))
     subprocess.run(["dpkg", "-x", str(found[-1]), str(tmp)], check=True)
@@ -380,12 +450,16 @@ def ensure_fluidsynth() -> str:
         return exe
     if os.geteuid() == 0:
         print("fluidsynth is missing: apt-get install -y fluidsynth", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "fluidsynth"], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "fluidsynth"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         exe = shutil.which("fluidsynth")
     if not exe:
-        raise SystemExit("fluidsynth is needed to render the soundfont kits: "
-                         "sudo apt-get install fluidsynth")
+        raise SystemExit(
+            "fluidsynth is needed to render the soundfont kits: sudo apt-get install fluidsynth"
+        )
     return exe
 
 
@@ -402,9 +476,29 @@ def render_kit(fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path
     with tempfile.TemporaryDirectory(prefix="realkits.") as tmp:
         mid, wav = Path(tmp) / "kit.mid", Path(tmp) / "kit.wav"
         mid.write_bytes(kit_midi(program, hits))
-        cmd = [fluidsynth, "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
-               "-o", "synth.dynamic-sample-loading=1",  # loads only the kit's samples: 2x faster
-               "-O", "float", "-T", "wav", "-F", str(wav), str(sf_path), str(mid)]
+        cmd = [
+            fluidsynth,
+            "-ni",
+            "-q",
+            "-R",
+            "0",
+            "-C",
+            "0",
+            "-g",
+            "0.5",
+            "-r",
+            str(RENDER_RATE),
+            "-o",
+            "synth.dynamic-sample-loading=1",  # loads only the kit's samples: 2x faster
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav),
+            str(sf_path),
+            str(mid),
+        ]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0 or not wav.is_file():
             raise SystemExit(f"fluidsynth failed on {sf_path} program {program}: {r.stderr[-500:]}")
@@ -414,13 +508,17 @@ def render_kit(fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path
     for i, (t, _, _) in enumerate(hits):
         start = int(round(t * SAMPLE_RATE / 1000))
         clip = np.zeros(n, dtype=np.float32)
-        seg = stream[start:start + n]
-        clip[:seg.size] = seg
+        seg = stream[start : start + n]
+        clip[: seg.size] = seg
         peaks[i] = float(np.max(np.abs(clip))) if clip.size else 0.0
         if peaks[i] >= SILENT_PEAK:
             audio[i] = np.round(clip / peaks[i] * PEAK * 32767).astype(np.int16)
-    result = {"audio": audio, "notes": np.array([h[1] for h in hits], dtype=np.int16),
-              "velocities": np.array([h[2] for h in hits], dtype=np.int16), "peaks": peaks}
+    result = {
+        "audio": audio,
+        "notes": np.array([h[1] for h in hits], dtype=np.int16),
+        "velocities": np.array([h[2] for h in hits], dtype=np.int16),
+        "peaks": peaks,
+    }
     atomic_save_npz(out_npz, **result)
     return result
 
@@ -434,7 +532,7 @@ def one_shot(path: Path) -> tuple[np.ndarray | None, str]:
         audio, _ = read_audio(path, sample_rate=SAMPLE_RATE, duration=CLIP_SEC)
     except AudioLoadError as e:
         return None, e.reason
-    audio = audio[:int(SAMPLE_RATE * CLIP_SEC)]
+    audio = audio[: int(SAMPLE_RATE * CLIP_SEC)]
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < SILENT_PEAK:
         return None, "silent"
@@ -442,6 +540,7 @@ def one_shot(path: Path) -> tuple[np.ndarray | None, str]:
 
 
 # ---- assembling -----------------------------------------------------------------------------
+
 
 @dataclass
 class Item:
@@ -479,8 +578,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "kit"
 
 
-def write_benchmark(out: Path, items: Sequence[Item], excluded: Sequence[tuple[str, str, str]],
-                    valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES) -> list[dict]:
+def write_benchmark(
+    out: Path,
+    items: Sequence[Item],
+    excluded: Sequence[tuple[str, str, str]],
+    valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES,
+) -> list[dict]:
     """Write the class folders, ``manifest.csv`` and ``excluded.csv``; returns the manifest rows.
 
     Files of earlier runs that are not in this manifest are removed from the class folders."""
@@ -501,18 +604,32 @@ def write_benchmark(out: Path, items: Sequence[Item], excluded: Sequence[tuple[s
         path = out / rel
         if not (path.is_file() and path.read_bytes() == data):
             atomic_write_bytes(path, data)
-        rows.append({"source": it.source, "family": FAMILIES[it.source], "kit": it.kit,
-                     "file": rel.as_posix(), "class": it.label, "split": split,
-                     "note": "" if it.note is None else it.note,
-                     "velocity": "" if it.velocity is None else it.velocity,
-                     "origin": it.origin, "sha1": it.sha1})
+        rows.append(
+            {
+                "source": it.source,
+                "family": FAMILIES[it.source],
+                "kit": it.kit,
+                "file": rel.as_posix(),
+                "class": it.label,
+                "split": split,
+                "note": "" if it.note is None else it.note,
+                "velocity": "" if it.velocity is None else it.velocity,
+                "origin": it.origin,
+                "sha1": it.sha1,
+            }
+        )
     for split in ("train", "valid"):
         for p in sorted((out / split).rglob("*.wav")) if (out / split).is_dir() else []:
             if p.relative_to(out) not in wanted:
                 p.unlink()
     atomic_write_text(out / "manifest.csv", _csv(rows, list(rows[0]) if rows else ["file"]))
-    atomic_write_text(out / "excluded.csv", _csv(
-        [{"source": s, "item": i, "reason": r} for s, i, r in excluded], ["source", "item", "reason"]))
+    atomic_write_text(
+        out / "excluded.csv",
+        _csv(
+            [{"source": s, "item": i, "reason": r} for s, i, r in excluded],
+            ["source", "item", "reason"],
+        ),
+    )
     return rows
 
 
@@ -530,13 +647,16 @@ def count_table(rows: Sequence[dict]) -> str:
     lines = [f"{'class':<14}{'train':>7}{'valid':>7}"]
     for c in CLASSES:
         lines.append(f"{c:<14}{counts[(c, 'train')]:>7}{counts[(c, 'valid')]:>7}")
-    lines.append(f"{'total':<14}{sum(v for (_, s), v in counts.items() if s == 'train'):>7}"
-                 f"{sum(v for (_, s), v in counts.items() if s == 'valid'):>7}")
+    lines.append(
+        f"{'total':<14}{sum(v for (_, s), v in counts.items() if s == 'train'):>7}"
+        f"{sum(v for (_, s), v in counts.items() if s == 'valid'):>7}"
+    )
     return "\n".join(lines)
 
 
-def collect_soundfonts(cache: Path, fluidsynth: str, velocities: Sequence[int],
-                       excluded: list) -> list[Item]:
+def collect_soundfonts(
+    cache: Path, fluidsynth: str, velocities: Sequence[int], excluded: list
+) -> list[Item]:
     from tqdm.auto import tqdm
 
     jobs = []
@@ -558,15 +678,25 @@ def collect_soundfonts(cache: Path, fluidsynth: str, velocities: Sequence[int],
         npz = cache / "renders" / sf.source / f"b128_p{program:03d}_{slug(kit)}_v{vel_key}.npz"
         r = render_kit(fluidsynth, sf_path, program, hits, npz)
         kit_slug = f"{program:03d}-{slug(kit)}"
-        for audio, note, vel, peak in zip(r["audio"], r["notes"], r["velocities"], r["peaks"],
-                                          strict=True):
+        for audio, note, vel, peak in zip(
+            r["audio"], r["notes"], r["velocities"], r["peaks"], strict=True
+        ):
             name = f"{sf.source}__{kit_slug}__n{int(note)}_v{int(vel):03d}.wav"
             if peak < SILENT_PEAK:
                 excluded.append((sf.source, name, "silent render (no sound on this key)"))
                 continue
-            items.append(Item(sf.source, f"{sf.source}/{kit}", name, GM_NOTE_MAP[int(note)], audio,
-                              origin=f"{sf.path} bank 128 program {program}", note=int(note),
-                              velocity=int(vel)))
+            items.append(
+                Item(
+                    sf.source,
+                    f"{sf.source}/{kit}",
+                    name,
+                    GM_NOTE_MAP[int(note)],
+                    audio,
+                    origin=f"{sf.path} bank 128 program {program}",
+                    note=int(note),
+                    velocity=int(vel),
+                )
+            )
     return items
 
 
@@ -582,8 +712,9 @@ def collect_one_shots(cache: Path, excluded: list) -> list[Item]:
         if audio is None:
             excluded.append(("lmms", p.name, why))
             continue
-        items.append(Item("lmms", "lmms", f"lmms__{p.stem}.wav", label, audio,
-                          origin=f"{LMMS_DIR}/{p.name}"))
+        items.append(
+            Item("lmms", "lmms", f"lmms__{p.stem}.wav", label, audio, origin=f"{LMMS_DIR}/{p.name}")
+        )
     exa = fetch_package("exadrums", cache) / EXADRUMS_DIR
     kit_xml = exa / "Default.xml"
     instruments = exadrums_instruments(kit_xml.read_bytes()) if kit_xml.is_file() else {}
@@ -596,13 +727,25 @@ def collect_one_shots(cache: Path, excluded: list) -> list[Item]:
         if audio is None:
             excluded.append(("exadrums", p.name, why))
             continue
-        items.append(Item("exadrums", "exadrums", f"exadrums__{p.stem}.wav", label, audio,
-                          origin=f"{EXADRUMS_DIR}/{p.name}"))
+        items.append(
+            Item(
+                "exadrums",
+                "exadrums",
+                f"exadrums__{p.stem}.wav",
+                label,
+                audio,
+                origin=f"{EXADRUMS_DIR}/{p.name}",
+            )
+        )
     return items
 
 
-def build(out: Path, *, velocities: Sequence[int] = VELOCITIES,
-          valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES) -> list[dict]:
+def build(
+    out: Path,
+    *,
+    velocities: Sequence[int] = VELOCITIES,
+    valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES,
+) -> list[dict]:
     out = out.resolve()
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -615,8 +758,10 @@ def build(out: Path, *, velocities: Sequence[int] = VELOCITIES,
         excluded.append((it.source, it.name, f"identical to {twin.name}"))
     rows = write_benchmark(out, kept, excluded, valid_families)
     n_dup = len(dropped)
-    print(f"\n{len(items)} labelled sounds, {n_dup} identical renders dropped, {len(rows)} written "
-          f"({len(excluded) - n_dup} other exclusions, see {out / 'excluded.csv'})")
+    print(
+        f"\n{len(items)} labelled sounds, {n_dup} identical renders dropped, {len(rows)} written "
+        f"({len(excluded) - n_dup} other exclusions, see {out / 'excluded.csv'})"
+    )
     left_out = [(s, i, r) for s, i, r in excluded if s in ("lmms", "exadrums")]
     if left_out:
         print("one-shots left out:")
@@ -631,13 +776,26 @@ def build(out: Path, *, velocities: Sequence[int] = VELOCITIES,
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out" / "realkits",
-                   help="benchmark folder (default bench/out/realkits)")
-    p.add_argument("--velocities", type=int, nargs="+", default=list(VELOCITIES),
-                   help=f"note-on velocities of the renders (default {' '.join(map(str, VELOCITIES))})")
-    p.add_argument("--valid-families", nargs="+", default=list(DEFAULT_VALID_FAMILIES),
-                   choices=sorted(set(FAMILIES.values())),
-                   help="source families held out for validation (default: %(default)s)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "out" / "realkits",
+        help="benchmark folder (default bench/out/realkits)",
+    )
+    p.add_argument(
+        "--velocities",
+        type=int,
+        nargs="+",
+        default=list(VELOCITIES),
+        help=f"note-on velocities of the renders (default {' '.join(map(str, VELOCITIES))})",
+    )
+    p.add_argument(
+        "--valid-families",
+        nargs="+",
+        default=list(DEFAULT_VALID_FAMILIES),
+        choices=sorted(set(FAMILIES.values())),
+        help="source families held out for validation (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     if not all(1 <= v <= 127 for v in args.velocities):
         p.error("velocities must be in 1..127")

@@ -46,7 +46,7 @@ K = 10
 def clustered(n: int, n_queries: int, seed: int = 0, n_comp: int = 300):
     """Library ``[n, 64]`` and held-out queries from an anisotropic Gaussian mixture."""
     rng = np.random.default_rng(seed)
-    scale = np.exp(-np.arange(D) / (D / 3))        # a few strong directions, many weak
+    scale = np.exp(-np.arange(D) / (D / 3))  # a few strong directions, many weak
     centers = rng.standard_normal((n_comp, D)) * scale
     weights = rng.dirichlet(np.full(n_comp, 0.5))  # uneven cluster sizes
     comp = rng.choice(n_comp, size=n + n_queries, p=weights)
@@ -121,10 +121,19 @@ def run_size(name: str, n: int, n_queries: int, loop_cost: dict) -> list[dict]:
     batch_ms = (time.perf_counter() - t) / n_queries * 1e3
     n_lat = 200 if n <= 100_000 else 50
     lat = latencies(lambda q: exact.query(q, K), queries[:n_lat])
-    rows.append(dict(data=name, n=n, method="exact (faiss IndexFlatL2 + float64 re-rank)",
-                     build_s=0.0,
-                     median_ms=float(np.median(lat)), p95_ms=float(np.percentile(lat, 95)),
-                     batch_ms_per_query=batch_ms, recall=1.0, queries=n_lat))
+    rows.append(
+        dict(
+            data=name,
+            n=n,
+            method="exact (faiss IndexFlatL2 + float64 re-rank)",
+            build_s=0.0,
+            median_ms=float(np.median(lat)),
+            p95_ms=float(np.percentile(lat, 95)),
+            batch_ms_per_query=batch_ms,
+            recall=1.0,
+            queries=n_lat,
+        )
+    )
     print(f"  exact: median {np.median(lat):.2f} ms", flush=True)
     exact = None  # free its copy of the data
 
@@ -138,12 +147,25 @@ def run_size(name: str, n: int, n_queries: int, loop_cost: dict) -> list[dict]:
     approx.query(queries, K)
     batch_ms = (time.perf_counter() - t) / n_queries * 1e3
     parts = approx.build_seconds
-    rows.append(dict(data=name, n=n, method=f"IVF{approx.nlist}, nprobe={approx.nprobe}",
-                     build_s=build, build_parts={k: round(v, 2) for k, v in parts.items()},
-                     median_ms=float(np.median(lat)), p95_ms=float(np.percentile(lat, 95)),
-                     batch_ms_per_query=batch_ms, recall=recall, queries=n_queries))
-    print(f"  IVF: build {build:.1f} s ({parts}), median {np.median(lat):.3f} ms, "
-          f"recall@10 {recall:.4f}", flush=True)
+    rows.append(
+        dict(
+            data=name,
+            n=n,
+            method=f"IVF{approx.nlist}, nprobe={approx.nprobe}",
+            build_s=build,
+            build_parts={k: round(v, 2) for k, v in parts.items()},
+            median_ms=float(np.median(lat)),
+            p95_ms=float(np.percentile(lat, 95)),
+            batch_ms_per_query=batch_ms,
+            recall=recall,
+            queries=n_queries,
+        )
+    )
+    print(
+        f"  IVF: build {build:.1f} s ({parts}), median {np.median(lat):.3f} ms, "
+        f"recall@10 {recall:.4f}",
+        flush=True,
+    )
     approx = None
 
     if name == "clustered":  # the loop's cost does not depend on the data
@@ -152,14 +174,32 @@ def run_size(name: str, n: int, n_queries: int, loop_cost: dict) -> list[dict]:
             reps = 20 if n <= 10_000 else 3
             lat = latencies(lambda q: python_loop_search(library, q, K), queries[:reps])
             loop_cost["per_entry_ms"] = float(np.median(lat)) / n
-            rows.append(dict(data=name, n=n, method="Python loop (original), measured",
-                             build_s=0.0, median_ms=float(np.median(lat)),
-                             p95_ms=float(np.percentile(lat, 95)), recall=1.0, queries=reps))
+            rows.append(
+                dict(
+                    data=name,
+                    n=n,
+                    method="Python loop (original), measured",
+                    build_s=0.0,
+                    median_ms=float(np.median(lat)),
+                    p95_ms=float(np.percentile(lat, 95)),
+                    recall=1.0,
+                    queries=reps,
+                )
+            )
         else:
             est = loop_cost["per_entry_ms"] * n
-            rows.append(dict(data=name, n=n, method="Python loop (original), extrapolated",
-                             build_s=0.0, median_ms=est, p95_ms=float("nan"), recall=1.0,
-                             queries=0))
+            rows.append(
+                dict(
+                    data=name,
+                    n=n,
+                    method="Python loop (original), extrapolated",
+                    build_s=0.0,
+                    median_ms=est,
+                    p95_ms=float("nan"),
+                    recall=1.0,
+                    queries=0,
+                )
+            )
         print(f"  python loop: {rows[-1]['median_ms']:.1f} ms", flush=True)
     return rows
 
@@ -176,9 +216,12 @@ def main() -> None:
 
     load0 = os.getloadavg()
     t_all = time.perf_counter()
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy "
-          f"{np.__version__}, faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads), "
-          f"load average {load0[0]:.1f}", flush=True)
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy "
+        f"{np.__version__}, faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads), "
+        f"load average {load0[0]:.1f}",
+        flush=True,
+    )
     rows: list[dict] = []
     loop_cost: dict = {}
     for name in args.data:
@@ -188,23 +231,38 @@ def main() -> None:
 
     loops = {r["n"]: r["median_ms"] for r in rows if r["method"].startswith("Python")}
     print()
-    print(f"k={K}, 64-d float32, {args.queries} held-out queries; latency = one query at a "
-          "time on one thread; builds use all cores")
-    header = ("| data | entries | method | build (s) | median (ms) | p95 (ms) | recall@10 "
-              "| speed-up vs Python loop |")
+    print(
+        f"k={K}, 64-d float32, {args.queries} held-out queries; latency = one query at a "
+        "time on one thread; builds use all cores"
+    )
+    header = (
+        "| data | entries | method | build (s) | median (ms) | p95 (ms) | recall@10 "
+        "| speed-up vs Python loop |"
+    )
     print(header)
     print("|" + "---|" * 8)
     for r in rows:
         loop = loops.get(r["n"])
-        speed = "" if loop is None or r["method"].startswith("Python") else \
-            f"{loop / r['median_ms']:,.0f}x"
+        speed = (
+            ""
+            if loop is None or r["method"].startswith("Python")
+            else f"{loop / r['median_ms']:,.0f}x"
+        )
         p95 = "" if np.isnan(r["p95_ms"]) else f"{r['p95_ms']:.3f}"
-        print(f"| {r['data']} | {r['n']:,} | {r['method']} | {r['build_s']:.1f} | "
-              f"{r['median_ms']:.3f} | {p95} | {r['recall']:.3f} | {speed} |")
-    print("\nbuild time breakdown (s): " + "; ".join(
-        f"{r['data']} {r['n']:,}: {r['build_parts']}" for r in rows if "build_parts" in r))
-    print(f"total {time.perf_counter() - t_all:.0f} s; load average {load0[0]:.1f} at start, "
-          f"{load1[0]:.1f} at end (2-core machine shared with other jobs)")
+        print(
+            f"| {r['data']} | {r['n']:,} | {r['method']} | {r['build_s']:.1f} | "
+            f"{r['median_ms']:.3f} | {p95} | {r['recall']:.3f} | {speed} |"
+        )
+    print(
+        "\nbuild time breakdown (s): "
+        + "; ".join(
+            f"{r['data']} {r['n']:,}: {r['build_parts']}" for r in rows if "build_parts" in r
+        )
+    )
+    print(
+        f"total {time.perf_counter() - t_all:.0f} s; load average {load0[0]:.1f} at start, "
+        f"{load1[0]:.1f} at end (2-core machine shared with other jobs)"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2))

@@ -67,21 +67,40 @@ def cases() -> list[tuple[str, np.ndarray, list[float]]]:
     for seed in range(5):
         r = np.random.default_rng(seed)
         out.append((f"crash 1.5 s, seed {seed}", take(3.0, [(0.8, cymbal(r), 0)], r, -60), [0.8]))
-        out.append((f"crash + swell, seed {seed}",
-                    take(3.0, [(0.8, cymbal(r, swell=0.5), 0)], r, -60), [0.8]))
-        out.append((f"open hi-hat 1.2 s, seed {seed}",
-                    take(3.0, [(0.8, hihat_open(r, t60=1.2), 0)], r, -60), [0.8]))
+        out.append(
+            (
+                f"crash + swell, seed {seed}",
+                take(3.0, [(0.8, cymbal(r, swell=0.5), 0)], r, -60),
+                [0.8],
+            )
+        )
+        out.append(
+            (
+                f"open hi-hat 1.2 s, seed {seed}",
+                take(3.0, [(0.8, hihat_open(r, t60=1.2), 0)], r, -60),
+                [0.8],
+            )
+        )
         t = np.arange(int(1.5 * SR)) / SR
         ir = r.standard_normal(t.size) * np.exp(-6.9 * t / 1.2)
         ir[0] = 3.0
         wet = signal.fftconvolve(snare(r), ir)
-        out.append((f"snare + 1.2 s reverb, seed {seed}", take(3.0, [(0.8, wet, 0)], r, -60), [0.8]))
-        out.append((f"hat on kick tail, seed {seed}",
-                    take(2.0, [(0.6, kick(r), 0), (0.75, hihat_closed(r), -12)], r), [0.6, 0.75]))
+        out.append(
+            (f"snare + 1.2 s reverb, seed {seed}", take(3.0, [(0.8, wet, 0)], r, -60), [0.8])
+        )
+        out.append(
+            (
+                f"hat on kick tail, seed {seed}",
+                take(2.0, [(0.6, kick(r), 0), (0.75, hihat_closed(r), -12)], r),
+                [0.6, 0.75],
+            )
+        )
     return out
 
 
-def kit_sequences(n_files: int, min_gap: float, max_gap: float) -> list[tuple[np.ndarray, np.ndarray]]:
+def kit_sequences(
+    n_files: int, min_gap: float, max_gap: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Random 8-hit sequences of the synthetic kit (``samplevae.synth``, all 9 classes,
     whole hits so tails overlap), written at 44.1 kHz and read back at 16 kHz like a file."""
     import librosa
@@ -98,7 +117,7 @@ def kit_sequences(n_files: int, min_gap: float, max_gap: float) -> list[tuple[np
             hit = synth_hit(DRUM_CLASSES[rng.integers(len(DRUM_CLASSES))], seed=(seed, i))
             s = int(o * sr)
             n = min(hit.size, track.size - s)
-            track[s:s + n] += hit[:n]
+            track[s : s + n] += hit[:n]
         y = librosa.resample(track, orig_sr=sr, target_sr=SR)
         truth = onsets.copy()
         if truth[0] < 0.5:
@@ -110,8 +129,9 @@ def kit_sequences(n_files: int, min_gap: float, max_gap: float) -> list[tuple[np
 REALKITS = ROOT / "bench" / "out" / "realkits"
 
 
-def real_sequences(n_files: int, min_gap: float, max_gap: float, crash: bool = False,
-                   hits_per_file: int = 8) -> list[tuple[np.ndarray, np.ndarray]]:
+def real_sequences(
+    n_files: int, min_gap: float, max_gap: float, crash: bool = False, hits_per_file: int = 8
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Random sequences of real one-shots of ``bench/out/realkits`` (any class, any kit),
     each placed whole at a known time; the truth is where each hit's sound starts (its first
     sample within 50 dB of its peak)."""
@@ -139,14 +159,14 @@ def real_sequences(n_files: int, min_gap: float, max_gap: float, crash: bool = F
             lead = int(np.argmax(np.abs(hit) > np.max(np.abs(hit)) * 10 ** (-50 / 20)))
             start = int(round(o * SR))
             n = min(hit.size, track.size - start)
-            track[start:start + n] += hit[:n]
+            track[start : start + n] += hit[:n]
             truth.append((start + lead) / SR)
         if crash:
             c = cymbal(rng)
             c = 0.8 * c / np.max(np.abs(c))
             s0 = int(round(onsets[0] * SR))
             n = min(c.size, track.size - s0)
-            track[s0:s0 + n] += c[:n]
+            track[s0 : s0 + n] += c[:n]
         track += 10 ** (-70 / 20) * rng.standard_normal(track.size)
         track = (0.9 * track / np.max(np.abs(track))).astype(np.float32)
         truth = np.array(truth)
@@ -187,36 +207,51 @@ def main() -> None:
     tot = sum(groups.values())
     print(f"| **all takes** | {tot[1]} | {tot[2]} / {tot[3]} | {tot[4]} / {tot[5]} |")
     print("\nfound: hits with a segment starting within 50 ms; extra: segments matching no hit")
-    print(f"speed: ours {audio_s / t_ours:.0f} s of audio per second, original "
-          f"{audio_s / t_orig:.0f} ({audio_s:.0f} s of 16 kHz audio; after a one-time "
-          f"{jit_s:.1f} s numba warm-up per process)")
+    print(
+        f"speed: ours {audio_s / t_ours:.0f} s of audio per second, original "
+        f"{audio_s / t_orig:.0f} ({audio_s:.0f} s of 16 kHz audio; after a one-time "
+        f"{jit_s:.1f} s numba warm-up per process)"
+    )
     print("\nrandom 8-hit sequences of the synthetic kit (60 files each):")
     print("| hits apart | hits | ours: found / extra | original: found / extra |")
     print("|---|---|---|---|")
     for lo, hi in ((0.15, 0.6), (0.1, 0.3)):
         counts = np.zeros(5, int)
         for y, truth in kit_sequences(60, lo, hi):
-            counts += [truth.size, *matches(segment_onsets(y, SR), list(truth)),
-                       *matches(original(y, SR), list(truth))]
-        print(f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {counts[0]} | {counts[1]} / {counts[2]} | "
-              f"{counts[3]} / {counts[4]} |")
+            counts += [
+                truth.size,
+                *matches(segment_onsets(y, SR), list(truth)),
+                *matches(original(y, SR), list(truth)),
+            ]
+        print(
+            f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {counts[0]} | {counts[1]} / {counts[2]} | "
+            f"{counts[3]} / {counts[4]} |"
+        )
     if not REALKITS.is_dir():
         print("\n(bench/out/realkits not found: run bench/realkits.py for the real-hit sequences)")
         return
     n_real = len(list(REALKITS.glob("*/*/*.wav")))
-    print(f"\nrandom 8-hit sequences of real drum one-shots (bench/out/realkits, {n_real} hits; "
-          "40 files each):")
-    print("| hits apart | under a crash tail | hits | ours: found / extra | "
-          "original: found / extra |")
+    print(
+        f"\nrandom 8-hit sequences of real drum one-shots (bench/out/realkits, {n_real} hits; "
+        "40 files each):"
+    )
+    print(
+        "| hits apart | under a crash tail | hits | ours: found / extra | original: found / extra |"
+    )
     print("|---|---|---|---|---|")
     for lo, hi in ((0.15, 0.6), (0.1, 0.3)):
         for crash in (False, True):
             counts = np.zeros(5, int)
             for y, truth in real_sequences(40, lo, hi, crash=crash):
-                counts += [truth.size, *matches(segment_onsets(y, SR), list(truth)),
-                           *matches(original(y, SR), list(truth))]
-            print(f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {'yes' if crash else 'no'} | "
-                  f"{counts[0]} | {counts[1]} / {counts[2]} | {counts[3]} / {counts[4]} |")
+                counts += [
+                    truth.size,
+                    *matches(segment_onsets(y, SR), list(truth)),
+                    *matches(original(y, SR), list(truth)),
+                ]
+            print(
+                f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {'yes' if crash else 'no'} | "
+                f"{counts[0]} | {counts[1]} / {counts[2]} | {counts[3]} / {counts[4]} |"
+            )
 
 
 if __name__ == "__main__":

@@ -167,7 +167,8 @@ def read_audio(
             start = int(round(offset * native_sr))
             if start >= snd.frames:
                 raise AudioLoadError(
-                    path, f"offset {offset:.3f} s is past the end ({snd.frames / native_sr:.3f} s)")
+                    path, f"offset {offset:.3f} s is past the end ({snd.frames / native_sr:.3f} s)"
+                )
             if start:
                 snd.seek(start)
             n = -1 if duration is None else int(np.ceil(duration * native_sr)) + 1
@@ -216,7 +217,9 @@ def fit_length(audio: np.ndarray, n_samples: int) -> np.ndarray:
     return np.pad(audio, (0, n_samples - audio.shape[0]))
 
 
-def load_audio(path: str | Path, params: AudioParams | None = None, *, offset: float = 0.0) -> np.ndarray:
+def load_audio(
+    path: str | Path, params: AudioParams | None = None, *, offset: float = 0.0
+) -> np.ndarray:
     """One clip of ``path`` as the model sees it.
 
     Returns
@@ -225,8 +228,9 @@ def load_audio(path: str | Path, params: AudioParams | None = None, *, offset: f
     starting ``offset`` seconds into the file, zero-padded or cropped.
     """
     params = params or AudioParams()
-    audio, _ = read_audio(path, sample_rate=params.sample_rate, offset=offset,
-                          duration=params.sample_sec)
+    audio, _ = read_audio(
+        path, sample_rate=params.sample_rate, offset=offset, duration=params.sample_sec
+    )
     return fit_length(audio, params.n_samples)
 
 
@@ -242,7 +246,9 @@ def wav_bytes(audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -
     return buf.getvalue()
 
 
-def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> Path:
+def write_wav(
+    path: str | Path, audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16"
+) -> Path:
     """Write a WAV file atomically (a temp file renamed into place)."""
     path = Path(path)
     atomic_write_bytes(path, wav_bytes(audio, sample_rate, subtype=subtype))

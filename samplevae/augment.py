@@ -79,13 +79,13 @@ def augment_features(x, seed, *, top_db: float = 80.0, config: AugmentConfig | N
     n, m, t = tf.shape(x)[0], x.shape[1], x.shape[2]
     s = _seeds(seed, 21)
     silent = tf.reduce_max(x, axis=(1, 2), keepdims=True) <= 0.0
-    db = x * top_db - top_db                                    # dB re. peak, floor -top_db
-    floor = tf.cast(x <= 0.0, tf.float32)                       # bins at the floor stay there
+    db = x * top_db - top_db  # dB re. peak, floor -top_db
+    floor = tf.cast(x <= 0.0, tf.float32)  # bins at the floor stay there
 
     # onset offset: shift right by k frames, the gap is silence
     k = tf.random.stateless_uniform((n,), seed=s[0], maxval=cfg.max_shift + 1, dtype=tf.int32)
     k = k * tf.cast(tf.random.stateless_uniform((n,), seed=s[1]) < cfg.p, tf.int32)
-    src = tf.range(t)[None, :] - k[:, None]                     # [n, t]
+    src = tf.range(t)[None, :] - k[:, None]  # [n, t]
     db = tf.gather(db, tf.maximum(src, 0), axis=2, batch_dims=1)
     floor = tf.gather(floor, tf.maximum(src, 0), axis=2, batch_dims=1)
     gap = tf.cast(src < 0, tf.float32)[:, None, :]
@@ -96,11 +96,14 @@ def augment_features(x, seed, *, top_db: float = 80.0, config: AugmentConfig | N
     band = tf.linspace(-0.5, 0.5, m)[None, :, None]
     tilt = _uniform(s[2], (n, 1, 1), -cfg.tilt_db, cfg.tilt_db) * _coin(s[3], n, cfg.p)
     centre = _uniform(s[4], (n, 1, 1), -0.5, 0.5)
-    bell = (_uniform(s[5], (n, 1, 1), -cfg.bell_db, cfg.bell_db) * _coin(s[6], n, cfg.p)
-            * tf.exp(-0.5 * tf.square((band - centre) / 0.08)))
+    bell = (
+        _uniform(s[5], (n, 1, 1), -cfg.bell_db, cfg.bell_db)
+        * _coin(s[6], n, cfg.p)
+        * tf.exp(-0.5 * tf.square((band - centre) / 0.08))
+    )
     db = db + (tilt * band + bell) * (1.0 - floor)
 
-    power = tf.exp(db * _LN10_10) * (1.0 - floor)               # linear power re. old peak
+    power = tf.exp(db * _LN10_10) * (1.0 - floor)  # linear power re. old peak
 
     # the tail of another hit of the batch
     other = tf.roll(power, shift=1, axis=0)
@@ -116,7 +119,7 @@ def augment_features(x, seed, *, top_db: float = 80.0, config: AugmentConfig | N
     room = tf.zeros_like(power)
     for j in range(1, 9):
         shifted = tf.pad(power[:, :, :-j], [[0, 0], [0, 0], [j, 0]])
-        room = room + shifted * decay ** j
+        room = room + shifted * decay**j
     room_gain = tf.exp(_uniform(s[11], (n, 1, 1), *cfg.room_db) * _LN10_10) * _coin(s[12], n, cfg.p)
     power = power + room_gain * room
 

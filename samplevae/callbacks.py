@@ -197,7 +197,6 @@ class PlateauLR(keras.callbacks.Callback):
         self.schedule.history = [float(v) for v in state.get("plateau_history", ())]
 
 
-
 class CosineLR(PlateauLR):
     """Warm-up, then cosine decay to the end of the run: a schedule that converges inside a
     step count or a time budget (the plateau rule rarely fires within minutes).
@@ -262,6 +261,7 @@ class CosineLR(PlateauLR):
             self.schedule.history.append(float(logs["val_loss"]))
         self.reduced = False
         logs["learning_rate"] = self.used
+
 
 # ---- stopping --------------------------------------------------------------------------------
 

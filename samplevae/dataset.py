@@ -157,14 +157,21 @@ class Dataset:
         """
         ws = _workspace(workspace if workspace is not None else self.workspace)
         entries = self.split(split)
-        result = extract_features([e.path for e in entries], self.audio, cache_dir=ws.cache_dir,
-                                  progress=progress, workers=workers, desc=f"{self.name}/{split}")
+        result = extract_features(
+            [e.path for e in entries],
+            self.audio,
+            cache_dir=ws.cache_dir,
+            progress=progress,
+            workers=workers,
+            desc=f"{self.name}/{split}",
+        )
         failed = result.failed
         if failed:
             listing = "; ".join(f"{f.path}: {f.error}" for f in failed[:10])
             raise DatasetError(
                 f"dataset {self.name!r}: {len(failed)} file(s) changed or vanished since the "
-                f"dataset was made ({listing}). Re-run make-dataset.")
+                f"dataset was made ({listing}). Re-run make-dataset."
+            )
         X = result.stack() if entries else np.zeros((0, *self.audio.shape), dtype=np.float32)
         return X, self.labels(split), [e.path for e in entries]
 
@@ -182,8 +189,10 @@ class Dataset:
             "class_names": self.class_names,
             "counts": self.counts(),
             "n_files": len(self.entries),
-            "files": [{"path": e.path, "label": e.label, "split": e.split, "silent": e.silent}
-                      for e in self.entries],
+            "files": [
+                {"path": e.path, "label": e.label, "split": e.split, "silent": e.silent}
+                for e in self.entries
+            ],
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
         }
 
@@ -194,8 +203,10 @@ class Dataset:
                 name=data["name"],
                 roots=list(data["roots"]),
                 audio=AudioParams.from_dict(data["audio"]),
-                entries=[DatasetEntry(f["path"], f.get("label"), f["split"], bool(f.get("silent")))
-                         for f in data["files"]],
+                entries=[
+                    DatasetEntry(f["path"], f.get("label"), f["split"], bool(f.get("silent")))
+                    for f in data["files"]
+                ],
                 class_names=list(data.get("class_names", [])),
                 skipped=[SkippedFile(s["path"], s["reason"]) for s in data.get("skipped", [])],
                 train_ratio=float(data.get("train_ratio", 0.9)),
@@ -216,15 +227,19 @@ class Dataset:
 
     def summary(self) -> str:
         """Human-readable report: counts per split and class, silent and skipped files."""
-        lines = [f"dataset {self.name!r}: {len(self.entries)} files "
-                 f"({len(self.split('train'))} train, {len(self.split('valid'))} valid)"]
+        lines = [
+            f"dataset {self.name!r}: {len(self.entries)} files "
+            f"({len(self.split('train'))} train, {len(self.split('valid'))} valid)"
+        ]
         counts = self.counts()
         if self.class_names:
             width = max(len(c) for c in self.class_names)
             lines.append(f"  {'class':<{width}}  train  valid")
             for c in self.class_names:
-                lines.append(f"  {c:<{width}}  {counts['train'].get(c, 0):>5}  "
-                             f"{counts['valid'].get(c, 0):>5}")
+                lines.append(
+                    f"  {c:<{width}}  {counts['train'].get(c, 0):>5}  "
+                    f"{counts['valid'].get(c, 0):>5}"
+                )
         silent = [e.path for e in self.entries if e.silent]
         if silent:
             lines.append(f"  {len(silent)} silent file(s) kept (flagged):")
@@ -267,7 +282,8 @@ def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise DatasetError(
             f"invalid dataset name {name!r}: use letters, digits, '_', '-' and '.', "
-            "starting with a letter, digit or '_'")
+            "starting with a letter, digit or '_'"
+        )
 
 
 def make_dataset(
@@ -356,10 +372,18 @@ def make_dataset(
             log.warning("no audio files under %s", root)
     if not candidates:
         roots_txt = ", ".join(repr(str(r)) for r in root_list)
-        raise DatasetError(f"no audio files (.wav .aif .aiff .flac .ogg .mp3) found under {roots_txt}")
+        raise DatasetError(
+            f"no audio files (.wav .aif .aiff .flac .ogg .mp3) found under {roots_txt}"
+        )
 
-    result = extract_features([str(f) for f, _ in candidates], params, cache_dir=ws.cache_dir,
-                              workers=workers, progress=progress, desc=f"checking {name}")
+    result = extract_features(
+        [str(f) for f, _ in candidates],
+        params,
+        cache_dir=ws.cache_dir,
+        workers=workers,
+        progress=progress,
+        desc=f"checking {name}",
+    )
     usable: list[tuple[str, str | None, bool]] = []
     for item, (_, label) in zip(result.items, candidates, strict=True):
         if item.ok:
@@ -377,10 +401,12 @@ def make_dataset(
         if empty:
             raise DatasetError(
                 f"dataset {name!r}: class folder(s) {empty} contain no usable audio file; "
-                "add samples or remove the folder")
+                "add samples or remove the folder"
+            )
     splits = stratified_split([lab for _, lab, _ in usable], train_ratio, seed)
-    entries = [DatasetEntry(p, lab, s, silent)
-               for (p, lab, silent), s in zip(usable, splits, strict=True)]
+    entries = [
+        DatasetEntry(p, lab, s, silent) for (p, lab, silent), s in zip(usable, splits, strict=True)
+    ]
     ds = Dataset(
         name=name,
         roots=[str(r.resolve()) for r in root_list],

@@ -37,8 +37,14 @@ def smoke_run_params(**train_overrides) -> RunParams:
     """The tiny configuration used by the tests and ``SAMPLEVAE_SMOKE=1`` (fast on 2 cores)."""
     return RunParams(
         audio=SMOKE_AUDIO,
-        model=ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32,
-                          latent_dim=8, iaf_steps=2, classifier_units=(16,)),
+        model=ModelParams(
+            conv_channels=(8, 8),
+            pool_sizes=((2, 2), (2, 2)),
+            hidden_units=32,
+            latent_dim=8,
+            iaf_steps=2,
+            classifier_units=(16,),
+        ),
         train=TrainParams(batch_size=16, validate_every=10, checkpoint_every=20, **train_overrides),
     )
 
@@ -107,11 +113,15 @@ def _check_ours(out: Path, action: str) -> dict | None:
         raise ParameterError(f"{out} is not a folder; refusing to {action} it")
     state = _read_state(out)
     if state is None:
-        why = ("its workbench.json is not one the demo wrote" if _state_path(out).exists()
-               else "it has no workbench.json")
+        why = (
+            "its workbench.json is not one the demo wrote"
+            if _state_path(out).exists()
+            else "it has no workbench.json"
+        )
         raise ParameterError(
             f"refusing to {action} {out}: it is not empty and holds no workbench made by "
-            f"samplevae demo ({why}); choose a new or empty folder with --out")
+            f"samplevae demo ({why}); choose a new or empty folder with --out"
+        )
     return state
 
 
@@ -149,8 +159,10 @@ def prepare_workbench(
     state = _check_ours(out, "use")
     if state is not None:
         if state.get("smoke") != smoke:
-            raise ParameterError(f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
-                             "use another folder or start fresh")
+            raise ParameterError(
+                f"{out} holds a {'smoke' if state.get('smoke') else 'full'} workbench; "
+                "use another folder or start fresh"
+            )
     if state is None:  # a new or empty folder: mark it as ours before anything else
         state = {"made_by": MADE_BY, "smoke": smoke}
         out.mkdir(parents=True, exist_ok=True)
@@ -159,8 +171,10 @@ def prepare_workbench(
 
     kit = {"per_class": per_class, "seed": seed}
     if state.get("kit") not in (None, kit):
-        raise ParameterError(f"{out} holds a kit made with {state['kit']}, not {kit}; "
-                         "use another folder or start fresh (samplevae demo --fresh)")
+        raise ParameterError(
+            f"{out} holds a kit made with {state['kit']}, not {kit}; "
+            "use another folder or start fresh (samplevae demo --fresh)"
+        )
     if state.get("kit") is None:
         log.info("synthesising the drum kit (%d per class) in %s", per_class, kit_dir)
         make_kit(kit_dir, per_class=per_class, seed=seed, progress=progress)
@@ -174,27 +188,52 @@ def prepare_workbench(
     try:
         load_dataset(name, ws)
     except DatasetError:
-        make_dataset(name, kit_dir, classes=True, workspace=ws, audio_params=run_params.audio,
-                     progress=progress)
+        make_dataset(
+            name,
+            kit_dir,
+            classes=True,
+            workspace=ws,
+            audio_params=run_params.audio,
+            progress=progress,
+        )
 
     if not state.get("trained"):
         from samplevae.training import train
 
         steps = num_steps if num_steps is not None else (SMOKE_STEPS if smoke else None)
-        budget = time_budget if time_budget is not None else (None if smoke else DEFAULT_TIME_BUDGET)
+        budget = (
+            time_budget if time_budget is not None else (None if smoke else DEFAULT_TIME_BUDGET)
+        )
         t0 = time.monotonic()
-        result = train(logdir, name, workspace=ws.root, run_params=run_params, num_steps=steps,
-                       time_budget=budget, progress=progress)
-        state["trained"] = {"step": int(result.step), "stopped_reason": result.stopped_reason,
-                            "seconds": round(time.monotonic() - t0, 1),
-                            "learning_rate": float(result.learning_rate)}
+        result = train(
+            logdir,
+            name,
+            workspace=ws.root,
+            run_params=run_params,
+            num_steps=steps,
+            time_budget=budget,
+            progress=progress,
+        )
+        state["trained"] = {
+            "step": int(result.step),
+            "stopped_reason": result.stopped_reason,
+            "seconds": round(time.monotonic() - t0, 1),
+            "learning_rate": float(result.learning_rate),
+        }
         atomic_write_json(_state_path(out), state)
     return Workbench(out, kit_dir, ws.root, name, logdir, smoke, state["trained"])
 
 
-def run_demo(out_dir: str | Path = "demo_out", *, fresh: bool = False, smoke: bool | None = None,
-             time_budget: float | None = None, per_class: int | None = None,
-             report: bool = True, progress: bool = True) -> dict:
+def run_demo(
+    out_dir: str | Path = "demo_out",
+    *,
+    fresh: bool = False,
+    smoke: bool | None = None,
+    time_budget: float | None = None,
+    per_class: int | None = None,
+    report: bool = True,
+    progress: bool = True,
+) -> dict:
     """``samplevae demo``: see the module docstring. Returns the headline figures."""
     from samplevae.demo_report import run_demo_stages
 
@@ -202,6 +241,7 @@ def run_demo(out_dir: str | Path = "demo_out", *, fresh: bool = False, smoke: bo
     if fresh and _check_ours(out, "delete (--fresh)") is not None:
         shutil.rmtree(out)
     t0 = time.monotonic()
-    wb = prepare_workbench(out, smoke=smoke, per_class=per_class, time_budget=time_budget,
-                           progress=progress)
+    wb = prepare_workbench(
+        out, smoke=smoke, per_class=per_class, time_budget=time_budget, progress=progress
+    )
     return run_demo_stages(wb, report=report, progress=progress, t0=t0)

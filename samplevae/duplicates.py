@@ -44,14 +44,20 @@ import numpy as np
 from samplevae.errors import ParameterError, SampleVAEError
 from samplevae.io import atomic_write_text, sha256_file
 
-__all__ = ["DuplicateGroup", "DuplicateReport", "find_duplicates", "default_threshold",
-           "write_report", "DEFAULT_FRACTION"]
+__all__ = [
+    "DuplicateGroup",
+    "DuplicateReport",
+    "find_duplicates",
+    "default_threshold",
+    "write_report",
+    "DEFAULT_FRACTION",
+]
 
 #: Default threshold = this fraction of the median distance between two library entries.
 DEFAULT_FRACTION = 0.005
 _MAX_PAIRS = 50_000  # random pairs the median distance is measured on
-_K0 = 4          # neighbours fetched per entry in the first pass
-_K_MAX = 256     # an entry with more duplicates than this is linked through its neighbours
+_K0 = 4  # neighbours fetched per entry in the first pass
+_K_MAX = 256  # an entry with more duplicates than this is linked through its neighbours
 
 
 @dataclass
@@ -117,13 +123,24 @@ class DuplicateReport:
         return [g for g in self.groups if g.kind == "near"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "threshold_rule": self.threshold_rule,
-                "entries": self.entries, "files": self.files, "nn_median": self.nn_median,
-                "seconds": self.seconds, "groups": [g.to_dict() for g in self.groups]}
+        return {
+            "threshold": self.threshold,
+            "threshold_rule": self.threshold_rule,
+            "entries": self.entries,
+            "files": self.files,
+            "nn_median": self.nn_median,
+            "seconds": self.seconds,
+            "groups": [g.to_dict() for g in self.groups],
+        }
 
 
-def default_threshold(embeddings: np.ndarray, fraction: float = DEFAULT_FRACTION, *,
-                      max_pairs: int = _MAX_PAIRS, seed: int = 0) -> tuple[float, float]:
+def default_threshold(
+    embeddings: np.ndarray,
+    fraction: float = DEFAULT_FRACTION,
+    *,
+    max_pairs: int = _MAX_PAIRS,
+    seed: int = 0,
+) -> tuple[float, float]:
     """The default near-duplicate threshold and the scale it comes from.
 
     Returns ``(fraction * scale, scale)`` where ``scale`` is the median distance between two
@@ -141,15 +158,25 @@ def default_threshold(embeddings: np.ndarray, fraction: float = DEFAULT_FRACTION
         i = rng.integers(n, size=max_pairs)
         j = rng.integers(n - 1, size=max_pairs)
         j += j >= i
-    d = np.concatenate([np.sqrt(((x[i[s:s + 8192]] - x[j[s:s + 8192]]) ** 2).sum(axis=1))
-                        for s in range(0, i.size, 8192)])
+    d = np.concatenate(
+        [
+            np.sqrt(((x[i[s : s + 8192]] - x[j[s : s + 8192]]) ** 2).sum(axis=1))
+            for s in range(0, i.size, 8192)
+        ]
+    )
     scale = float(np.median(d))
     return float(fraction * scale), scale
 
 
-def find_duplicates(library, threshold: float | None = None, *, exact: bool = True,
-                    within_file: bool = False, fraction: float = DEFAULT_FRACTION,
-                    progress: bool = False) -> DuplicateReport:
+def find_duplicates(
+    library,
+    threshold: float | None = None,
+    *,
+    exact: bool = True,
+    within_file: bool = False,
+    fraction: float = DEFAULT_FRACTION,
+    progress: bool = False,
+) -> DuplicateReport:
     """Groups of duplicate samples in ``library`` (a :class:`samplevae.library.Library`).
 
     Parameters
@@ -169,9 +196,12 @@ def find_duplicates(library, threshold: float | None = None, *, exact: bool = Tr
     """
     import time
 
-    if threshold is not None and not (isinstance(threshold, int | float)
-                                      and not isinstance(threshold, bool)
-                                      and np.isfinite(threshold) and threshold >= 0):
+    if threshold is not None and not (
+        isinstance(threshold, int | float)
+        and not isinstance(threshold, bool)
+        and np.isfinite(threshold)
+        and threshold >= 0
+    ):
         raise ParameterError(f"threshold must be a distance >= 0, got {threshold!r}")
     if not (isinstance(fraction, int | float) and 0 < fraction <= 10):
         raise ParameterError(f"fraction must be in (0, 10], got {fraction!r}")
@@ -192,16 +222,31 @@ def find_duplicates(library, threshold: float | None = None, *, exact: bool = Tr
             group = sorted(group, key=_keep_order)
             for p in group:
                 twin_of[p] = group[0]
-            identical.append(DuplicateGroup(
-                "identical", group, [0.0] * len(group),
-                [int(first_entry.get(p, -1)) for p in group], [0.0] * len(group), 0.0, digest))
+            identical.append(
+                DuplicateGroup(
+                    "identical",
+                    group,
+                    [0.0] * len(group),
+                    [int(first_entry.get(p, -1)) for p in group],
+                    [0.0] * len(group),
+                    0.0,
+                    digest,
+                )
+            )
     identical.sort(key=lambda g: g.paths[0])
     seconds["hash"] = time.perf_counter() - t0
 
     if n < 2:
         thr = float(threshold or 0.0)
-        return DuplicateReport(identical, thr, "given" if threshold is not None else "default",
-                               n, len(files), None, seconds)
+        return DuplicateReport(
+            identical,
+            thr,
+            "given" if threshold is not None else "default",
+            n,
+            len(files),
+            None,
+            seconds,
+        )
 
     t0 = time.perf_counter()
     file_id = _codes(paths)  # numbered in the order of `files`
@@ -250,13 +295,22 @@ def find_duplicates(library, threshold: float | None = None, *, exact: bool = Tr
         ref = emb[members[0]]
         d = np.sqrt(((emb[members] - ref) ** 2).sum(axis=1))
         sub = emb[members]
-        link = np.sqrt(((sub[:, None] - sub[None]) ** 2).sum(axis=-1)) if len(members) <= 512 \
+        link = (
+            np.sqrt(((sub[:, None] - sub[None]) ** 2).sum(axis=-1))
+            if len(members) <= 512
             else d[None]
+        )
         link = link[link < thr]
-        groups.append(DuplicateGroup(
-            "near", [paths[i] for i in members], [float(onsets[i]) for i in members],
-            [int(i) for i in members], [float(x) for x in d],
-            float(link.max()) if link.size else 0.0))
+        groups.append(
+            DuplicateGroup(
+                "near",
+                [paths[i] for i in members],
+                [float(onsets[i]) for i in members],
+                [int(i) for i in members],
+                [float(x) for x in d],
+                float(link.max()) if link.size else 0.0,
+            )
+        )
     groups.sort(key=lambda g: (-len(g), g.paths[0], g.onsets[0]))
     seconds["group"] = time.perf_counter() - t0
     return DuplicateReport(identical + groups, thr, rule, n, len(files), nn_median, seconds)
@@ -286,8 +340,9 @@ def write_report(report: DuplicateReport, path: str | Path) -> Path:
     w.writerow(["group", "kind", "keep", "path", "onset", "distance", "sha256"])
     for gi, g in enumerate(report.groups, 1):
         for j, (p, o, d) in enumerate(zip(g.paths, g.onsets, g.distances, strict=True)):
-            w.writerow([gi, g.kind, "keep" if j == 0 else "", p, f"{o:.6f}", f"{d:.6g}",
-                        g.sha256 or ""])
+            w.writerow(
+                [gi, g.kind, "keep" if j == 0 else "", p, f"{o:.6f}", f"{d:.6g}", g.sha256 or ""]
+            )
     atomic_write_text(path, buf.getvalue())
     return path
 
@@ -304,8 +359,9 @@ def _codes(paths: list[str]) -> np.ndarray:
     return np.array([index.setdefault(p, len(index)) for p in paths], dtype=np.int64)
 
 
-def _neighbours(library, rows: np.ndarray, k: int, file_id: np.ndarray, within_file: bool
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _neighbours(
+    library, rows: np.ndarray, k: int, file_id: np.ndarray, within_file: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest entries of ``rows`` (itself, and its own file's entries unless
     ``within_file``, masked as id -1 at distance inf)."""
     ids, dist = library.search(library.embeddings[rows], k)

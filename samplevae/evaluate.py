@@ -30,9 +30,17 @@ from samplevae.errors import ParameterError
 from samplevae.params import AudioParams
 
 __all__ = [
-    "per_class_recall", "balanced_accuracy", "precision_at_k", "neighbour_labels",
-    "class_of_path", "mfcc_stats", "mfcc_features", "MfccBaseline", "evaluate_mfcc_baseline",
-    "evaluate_tool", "N_MFCC",
+    "per_class_recall",
+    "balanced_accuracy",
+    "precision_at_k",
+    "neighbour_labels",
+    "class_of_path",
+    "mfcc_stats",
+    "mfcc_features",
+    "MfccBaseline",
+    "evaluate_mfcc_baseline",
+    "evaluate_tool",
+    "N_MFCC",
 ]
 
 N_MFCC = 20
@@ -40,8 +48,10 @@ N_MFCC = 20
 
 # ---- classification -------------------------------------------------------------------------
 
-def per_class_recall(y_true: Sequence, y_pred: Sequence,
-                     classes: Sequence | None = None) -> dict[Any, float]:
+
+def per_class_recall(
+    y_true: Sequence, y_pred: Sequence, classes: Sequence | None = None
+) -> dict[Any, float]:
     """Recall of every class: the fraction of its examples predicted as it.
 
     ``classes`` fixes the order (default: the sorted classes of ``y_true``); a listed class
@@ -69,6 +79,7 @@ def balanced_accuracy(y_true: Sequence, y_pred: Sequence) -> float:
 
 # ---- similarity -----------------------------------------------------------------------------
 
+
 def precision_at_k(query_labels: Sequence, neighbours: Sequence[Sequence], k: int = 10) -> float:
     """Same-class precision@k: mean over queries of (same-class among the first ``k``) / ``k``.
 
@@ -91,8 +102,9 @@ def precision_at_k(query_labels: Sequence, neighbours: Sequence[Sequence], k: in
     return float(np.mean(scores))
 
 
-def neighbour_labels(embeddings: np.ndarray, labels: Sequence, k: int = 10,
-                     groups: Sequence | None = None) -> list[list]:
+def neighbour_labels(
+    embeddings: np.ndarray, labels: Sequence, k: int = 10, groups: Sequence | None = None
+) -> list[list]:
     """Labels of each row's ``k`` nearest other rows (exact Euclidean search, self excluded;
     ties broken by row order). With ``groups``, rows of the query's own group (its twins:
     the same recording at another velocity, say) are left out too."""
@@ -121,6 +133,7 @@ def class_of_path(path: str | Path) -> str:
 
 # ---- MFCC baseline --------------------------------------------------------------------------
 
+
 def mfcc_stats(audio: np.ndarray, sample_rate: int = 16000, n_mfcc: int = N_MFCC) -> np.ndarray:
     """``[4 * n_mfcc]`` float32: mean and standard deviation over time of ``n_mfcc`` MFCCs
     and of their deltas (80 values for the default 20)."""
@@ -134,16 +147,23 @@ def mfcc_stats(audio: np.ndarray, sample_rate: int = 16000, n_mfcc: int = N_MFCC
     return np.concatenate([both.mean(axis=1), both.std(axis=1)]).astype(np.float32)
 
 
-def mfcc_features(paths: Sequence[str | Path], audio_params: AudioParams | None = None, *,
-                  n_mfcc: int = N_MFCC, progress: bool = False) -> np.ndarray:
+def mfcc_features(
+    paths: Sequence[str | Path],
+    audio_params: AudioParams | None = None,
+    *,
+    n_mfcc: int = N_MFCC,
+    progress: bool = False,
+) -> np.ndarray:
     """:func:`mfcc_stats` of each file's clip as the model sees it (``load_audio``)."""
     from tqdm.auto import tqdm
 
     from samplevae.audio import load_audio
 
     params = audio_params or AudioParams()
-    rows = [mfcc_stats(load_audio(p, params), params.sample_rate, n_mfcc)
-            for p in tqdm(list(paths), desc="MFCC features", unit="file", disable=not progress)]
+    rows = [
+        mfcc_stats(load_audio(p, params), params.sample_rate, n_mfcc)
+        for p in tqdm(list(paths), desc="MFCC features", unit="file", disable=not progress)
+    ]
     return np.stack(rows) if rows else np.zeros((0, 4 * n_mfcc), dtype=np.float32)
 
 
@@ -178,11 +198,17 @@ class MfccBaseline:
         return list(self.clf.predict(self.transform(x)))
 
 
-def evaluate_mfcc_baseline(train_paths: Sequence, train_labels: Sequence, test_paths: Sequence,
-                           test_labels: Sequence, *, k: int = 10,
-                           test_groups: Sequence | None = None,
-                           audio_params: AudioParams | None = None,
-                           progress: bool = False) -> dict[str, Any]:
+def evaluate_mfcc_baseline(
+    train_paths: Sequence,
+    train_labels: Sequence,
+    test_paths: Sequence,
+    test_labels: Sequence,
+    *,
+    k: int = 10,
+    test_groups: Sequence | None = None,
+    audio_params: AudioParams | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """The baseline's balanced accuracy, per-class recall and precision@k on the test files
     (its search library: all test files, each query excluding itself). With ``test_groups``
     also ``precision_at_<k>_no_twins``: each query's own group left out of its neighbours."""
@@ -192,12 +218,19 @@ def evaluate_mfcc_baseline(train_paths: Sequence, train_labels: Sequence, test_p
     pred = base.predict(x_test)
     z = base.transform(x_test)
     nb = neighbour_labels(z, list(test_labels), k)
-    nb_other = None if test_groups is None else neighbour_labels(z, list(test_labels), k, test_groups)
+    nb_other = (
+        None if test_groups is None else neighbour_labels(z, list(test_labels), k, test_groups)
+    )
     return _figures(list(test_labels), pred, nb, k, nb_other)
 
 
-def _figures(y_true: list, y_pred: list, neighbours: list[list], k: int,
-             neighbours_no_twins: list[list] | None = None) -> dict[str, Any]:
+def _figures(
+    y_true: list,
+    y_pred: list,
+    neighbours: list[list],
+    k: int,
+    neighbours_no_twins: list[list] | None = None,
+) -> dict[str, Any]:
     out = {
         "balanced_accuracy": balanced_accuracy(y_true, y_pred),
         "per_class_recall": per_class_recall(y_true, y_pred),
@@ -211,9 +244,17 @@ def _figures(y_true: list, y_pred: list, neighbours: list[list], k: int,
 
 # ---- through the tool -----------------------------------------------------------------------
 
-def evaluate_tool(tool, paths: Sequence[str | Path], labels: Sequence | None = None, *, k: int = 10,
-                  label_of: Callable[[str], Any] | Mapping[str, Any] | None = None,
-                  groups: Sequence | None = None, progress: bool = False) -> dict[str, Any]:
+
+def evaluate_tool(
+    tool,
+    paths: Sequence[str | Path],
+    labels: Sequence | None = None,
+    *,
+    k: int = 10,
+    label_of: Callable[[str], Any] | Mapping[str, Any] | None = None,
+    groups: Sequence | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """A trained tool's balanced accuracy and per-class recall of ``predict`` on ``paths``, and
     its precision@k of ``find_similar(path, k, exclude_self=True)``.
 
@@ -251,12 +292,21 @@ def evaluate_tool(tool, paths: Sequence[str | Path], labels: Sequence | None = N
         extra = max(Counter(groups).values()) - 1
     preds, neighbours, others = [], [], []
     group_list = list(groups) if groups is not None else [None] * len(paths)
-    for p, g in tqdm(list(zip(paths, group_list, strict=True)),
-                     desc="score files", unit="file", disable=not progress):
+    for p, g in tqdm(
+        list(zip(paths, group_list, strict=True)),
+        desc="score files",
+        unit="file",
+        disable=not progress,
+    ):
         preds.append(tool.predict(p)[1])
         res = tool.find_similar(p, num_similar=k + extra, display=False, exclude_self=True)
         neighbours.append([lookup(f) for f in res.files[:k]])
         if group_by_real is not None:
-            others.append([lookup(f) for f in res.files
-                           if group_by_real.get(os.path.realpath(f), object()) != g][:k])
+            others.append(
+                [
+                    lookup(f)
+                    for f in res.files
+                    if group_by_real.get(os.path.realpath(f), object()) != g
+                ][:k]
+            )
     return _figures(labels, preds, neighbours, k, others if group_by_real is not None else None)

@@ -43,14 +43,32 @@ import numpy as np
 
 from samplevae.errors import ParameterError, SampleVAEError
 
-__all__ = ["ExportError", "KitItem", "ExportResult", "export_kit", "kit_items", "safe_name",
-           "write_sfz", "class_selection", "FORMATS"]
+__all__ = [
+    "ExportError",
+    "KitItem",
+    "ExportResult",
+    "export_kit",
+    "kit_items",
+    "safe_name",
+    "write_sfz",
+    "class_selection",
+    "FORMATS",
+]
 
 FORMATS = ("folder", "sfz", "hydrogen")
-_NATIVE = {"folder": None, "sfz": {".wav", ".flac", ".ogg", ".aif", ".aiff"},
-           "hydrogen": {".wav", ".flac", ".ogg", ".aif", ".aiff"}}
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
-             *(f"lpt{i}" for i in range(1, 10))}
+_NATIVE = {
+    "folder": None,
+    "sfz": {".wav", ".flac", ".ogg", ".aif", ".aiff"},
+    "hydrogen": {".wav", ".flac", ".ogg", ".aif", ".aiff"},
+}
+_RESERVED = {
+    "con",
+    "prn",
+    "aux",
+    "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
 
 
 class ExportError(SampleVAEError):
@@ -85,9 +103,13 @@ class ExportResult:
     sources: list[str | None] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"out_dir": str(self.out_dir), "samples": [str(p) for p in self.samples],
-                "kit_file": str(self.kit_file) if self.kit_file else None, "keys": self.keys,
-                "sources": self.sources}
+        return {
+            "out_dir": str(self.out_dir),
+            "samples": [str(p) for p in self.samples],
+            "kit_file": str(self.kit_file) if self.kit_file else None,
+            "keys": self.keys,
+            "sources": self.sources,
+        }
 
 
 def safe_name(name: str, default: str = "sample", max_len: int = 80) -> str:
@@ -107,8 +129,10 @@ def kit_items(selection, *, library=None, sample_rate: int | None = None) -> lis
     if hasattr(selection, "files") and hasattr(selection, "onsets"):
         return _similar_items(selection, library)
     if isinstance(selection, str | Path | KitItem) or (
-            isinstance(selection, tuple) and len(selection) == 3 and isinstance(
-                selection[1], np.ndarray)):
+        isinstance(selection, tuple)
+        and len(selection) == 3
+        and isinstance(selection[1], np.ndarray)
+    ):
         selection = [selection]
     items: list[KitItem] = []
     for x in selection:
@@ -123,24 +147,36 @@ def kit_items(selection, *, library=None, sample_rate: int | None = None) -> lis
             name, audio, sr = x
             sr = sr or sample_rate
             if not isinstance(sr, int | np.integer) or sr < 1000:
-                raise ParameterError(f"generated sound {name!r}: sample rate must be an integer "
-                                     f">= 1000 Hz, got {sr!r}")
-            items.append(KitItem(str(name), audio=np.asarray(x[1], dtype=np.float32),
-                                 sample_rate=int(sr)))
+                raise ParameterError(
+                    f"generated sound {name!r}: sample rate must be an integer "
+                    f">= 1000 Hz, got {sr!r}"
+                )
+            items.append(
+                KitItem(str(name), audio=np.asarray(x[1], dtype=np.float32), sample_rate=int(sr))
+            )
         elif isinstance(x, tuple | list) and len(x) == 3:
             p, onset, end = x
             p = Path(p)
-            items.append(KitItem(f"{p.stem}_{float(onset):.3f}s", source=p,
-                                 onset=float(onset), end=None if end is None else float(end)))
+            items.append(
+                KitItem(
+                    f"{p.stem}_{float(onset):.3f}s",
+                    source=p,
+                    onset=float(onset),
+                    end=None if end is None else float(end),
+                )
+            )
         else:
-            raise ParameterError(f"cannot export {type(x).__name__} {x!r}: give paths, "
-                                 "(path, onset, end), (name, audio, sample_rate) or a "
-                                 "find_similar result")
+            raise ParameterError(
+                f"cannot export {type(x).__name__} {x!r}: give paths, "
+                "(path, onset, end), (name, audio, sample_rate) or a "
+                "find_similar result"
+            )
     return items
 
 
-def class_selection(tool, cls: str, *, limit: int | None = None, batch_size: int = 256,
-                    progress: bool = False) -> list[KitItem]:
+def class_selection(
+    tool, cls: str, *, limit: int | None = None, batch_size: int = 256, progress: bool = False
+) -> list[KitItem]:
     """The library entries of ``tool`` (a ``SoundSampleTool`` with a library and a
     classifier) that the model classifies as ``cls``, most probable first (at most
     ``limit``). Entries of segmented files are cut to their segment."""
@@ -150,31 +186,46 @@ def class_selection(tool, cls: str, *, limit: int | None = None, batch_size: int
 
     lib = tool._require_library()
     if not tool.model.has_classifier:
-        raise ModelError(f"model {tool.model_dir.path} has no classifier: cannot select "
-                         f"samples of class {cls!r}")
+        raise ModelError(
+            f"model {tool.model_dir.path} has no classifier: cannot select samples of class {cls!r}"
+        )
     if cls not in tool.class_names:
-        raise ParameterError(f"unknown class {cls!r}; the model's classes are "
-                             f"{', '.join(tool.class_names)}")
+        raise ParameterError(
+            f"unknown class {cls!r}; the model's classes are {', '.join(tool.class_names)}"
+        )
     c = tool.class_names.index(cls)
     paths, onsets = list(lib.paths), np.asarray(lib.onsets, dtype=np.float64)
     probs = np.zeros((len(paths), len(tool.class_names)), np.float32)
-    for s in tqdm(range(0, len(paths), batch_size), desc=f"classifying ({cls})",
-                  disable=not progress):
-        feats = np.stack([tool.features_of(p, o) for p, o in
-                          zip(paths[s:s + batch_size], onsets[s:s + batch_size], strict=True)])
-        probs[s:s + len(feats)] = tool.model.predict_classes(feats)
+    for s in tqdm(
+        range(0, len(paths), batch_size), desc=f"classifying ({cls})", disable=not progress
+    ):
+        feats = np.stack(
+            [
+                tool.features_of(p, o)
+                for p, o in zip(paths[s : s + batch_size], onsets[s : s + batch_size], strict=True)
+            ]
+        )
+        probs[s : s + len(feats)] = tool.model.predict_classes(feats)
     mine = np.flatnonzero(np.argmax(probs, axis=1) == c)
     mine = mine[np.argsort(-probs[mine, c], kind="stable")][:limit]
     from types import SimpleNamespace  # the shape of a find_similar result
 
-    entries = SimpleNamespace(files=[paths[i] for i in mine],
-                              onsets=[float(onsets[i]) for i in mine])
+    entries = SimpleNamespace(
+        files=[paths[i] for i in mine], onsets=[float(onsets[i]) for i in mine]
+    )
     return _similar_items(entries, lib)
 
 
-def export_kit(selection, out_dir: str | Path, *, format: str = "folder",  # noqa: A002
-               name: str | None = None, library=None, sample_rate: int | None = None,
-               first_key: int = 36) -> ExportResult:
+def export_kit(
+    selection,
+    out_dir: str | Path,
+    *,
+    format: str = "folder",  # noqa: A002
+    name: str | None = None,
+    library=None,
+    sample_rate: int | None = None,
+    first_key: int = 36,
+) -> ExportResult:
     """Write ``selection`` to ``out_dir`` as a folder of copies, an SFZ or a Hydrogen kit.
 
     Parameters
@@ -205,11 +256,15 @@ def export_kit(selection, out_dir: str | Path, *, format: str = "folder",  # noq
     out_dir = Path(out_dir).expanduser()
     kit_name = name or out_dir.resolve().name or "kit"
     if format == "sfz" and not (0 <= first_key and first_key + len(items) - 1 <= 127):
-        raise ExportError(f"{len(items)} samples from key {first_key} do not fit the MIDI keys "
-                          "0-127: export fewer or lower first_key")
+        raise ExportError(
+            f"{len(items)} samples from key {first_key} do not fit the MIDI keys "
+            "0-127: export fewer or lower first_key"
+        )
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise ExportError(f"{out_dir} exists and is not an empty folder: choose a new one "
-                          "(an export never writes over files)")
+        raise ExportError(
+            f"{out_dir} exists and is not an empty folder: choose a new one "
+            "(an export never writes over files)"
+        )
     for it in items:
         if it.source is not None and not it.source.is_file():
             raise ExportError(f"{it.source}: file not found")
@@ -235,13 +290,23 @@ def export_kit(selection, out_dir: str | Path, *, format: str = "folder",  # noq
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return ExportResult(out_dir, [out_dir / r for r in samples_rel],
-                        out_dir / kit_file if kit_file else None, keys or [],
-                        [str(it.source) if it.source is not None else None for it in items])
+    return ExportResult(
+        out_dir,
+        [out_dir / r for r in samples_rel],
+        out_dir / kit_file if kit_file else None,
+        keys or [],
+        [str(it.source) if it.source is not None else None for it in items],
+    )
 
 
-def write_sfz(path: str | Path, samples: Sequence[str], keys: Sequence[int] | None = None,
-              *, title: str = "kit", first_key: int = 36) -> Path:
+def write_sfz(
+    path: str | Path,
+    samples: Sequence[str],
+    keys: Sequence[int] | None = None,
+    *,
+    title: str = "kit",
+    first_key: int = 36,
+) -> Path:
     """Write an SFZ instrument (atomically): one one-shot ``<region>`` per sample (paths
     relative to the .sfz, forward slashes), sample ``i`` on key ``keys[i]`` (default
     ``first_key + i``)."""
@@ -254,8 +319,13 @@ def write_sfz(path: str | Path, samples: Sequence[str], keys: Sequence[int] | No
     if bad:
         raise ExportError(f"{path}: MIDI keys must be 0-127, got {bad[:3]}")
     title = re.sub(r"[\r\n]+", " ", str(title))
-    lines = [f"// {title}: written by samplevae export", "<control>", "<global>",
-             "loop_mode=one_shot", ""]
+    lines = [
+        f"// {title}: written by samplevae export",
+        "<control>",
+        "<global>",
+        "loop_mode=one_shot",
+        "",
+    ]
     for s, k in zip(samples, keys, strict=True):
         if any(c.isspace() for c in s) or "=" in s:
             raise ExportError(f"{path}: sample path {s!r} has a space or '='")
@@ -318,8 +388,10 @@ def _write_samples(items: list[KitItem], folder: Path, native: set[str] | None) 
             elif it.audio is not None:
                 a = np.asarray(it.audio, dtype=np.float32)
                 if a.ndim not in (1, 2) or a.size == 0 or not np.all(np.isfinite(a)):
-                    raise ExportError(f"generated sound {it.name!r}: audio must be a finite "
-                                      f"non-empty [n] or [n, channels] array, got {a.shape}")
+                    raise ExportError(
+                        f"generated sound {it.name!r}: audio must be a finite "
+                        f"non-empty [n] or [n, channels] array, got {a.shape}"
+                    )
                 sf.write(dest, a, it.sample_rate, subtype="PCM_24")
             elif it.whole_file:  # decoded (e.g. mp3 for sfz): mono at its own rate
                 audio, sr = read_audio(it.source)
@@ -329,11 +401,14 @@ def _write_samples(items: list[KitItem], folder: Path, native: set[str] | None) 
                 sr = info.samplerate
                 start = int(round(it.onset * sr))
                 stop = None if it.end is None else int(round(it.end * sr))
-                audio, _ = sf.read(str(it.source), start=start, stop=stop, dtype="float32",
-                                   always_2d=True)
+                audio, _ = sf.read(
+                    str(it.source), start=start, stop=stop, dtype="float32", always_2d=True
+                )
                 if audio.shape[0] == 0:
-                    raise ExportError(f"{it.source}: nothing at {it.onset:.3f} s "
-                                      f"(the file is {info.frames / sr:.3f} s long)")
+                    raise ExportError(
+                        f"{it.source}: nothing at {it.onset:.3f} s "
+                        f"(the file is {info.frames / sr:.3f} s long)"
+                    )
                 sf.write(dest, audio, sr, subtype="PCM_24")
         except AudioLoadError as e:
             raise ExportError(str(e)) from e
@@ -372,15 +447,18 @@ def _write_hydrogen(path: Path, kit_name: str, samples: list[str], names: Iterab
             "          <gain>1</gain>\n          <pitch>0</pitch>\n"
             "        </layer>\n"
             "      </instrumentComponent>\n"
-            "    </instrument>")
-    xml = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-           '<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit" '
-           'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
-           f"  {tag('name', kit_name)}\n  <author>samplevae export</author>\n"
-           "  <info></info>\n  <license>undefined license</license>\n"
-           "  <componentList>\n    <drumkitComponent>\n      <id>0</id>\n"
-           "      <name>Main</name>\n      <volume>1</volume>\n"
-           "    </drumkitComponent>\n  </componentList>\n"
-           "  <instrumentList>\n" + "\n".join(inst) + "\n  </instrumentList>\n"
-           "</drumkit_info>\n")
+            "    </instrument>"
+        )
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+        f"  {tag('name', kit_name)}\n  <author>samplevae export</author>\n"
+        "  <info></info>\n  <license>undefined license</license>\n"
+        "  <componentList>\n    <drumkitComponent>\n      <id>0</id>\n"
+        "      <name>Main</name>\n      <volume>1</volume>\n"
+        "    </drumkitComponent>\n  </componentList>\n"
+        "  <instrumentList>\n" + "\n".join(inst) + "\n  </instrumentList>\n"
+        "</drumkit_info>\n"
+    )
     atomic_write_text(path, xml)

@@ -50,8 +50,11 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
     f_sp = 200.0 / 3
     min_log_hz, logstep = 1000.0, np.log(6.4) / 27.0
     mels = f / f_sp
-    return np.where(f >= min_log_hz,
-                    min_log_hz / f_sp + np.log(np.maximum(f, 1e-300) / min_log_hz) / logstep, mels)
+    return np.where(
+        f >= min_log_hz,
+        min_log_hz / f_sp + np.log(np.maximum(f, 1e-300) / min_log_hz) / logstep,
+        mels,
+    )
 
 
 def _mel_to_hz(m: np.ndarray) -> np.ndarray:
@@ -75,7 +78,7 @@ def mel_basis(params: AudioParams) -> np.ndarray:
     lower = -ramps[:n_mels] / fdiff[:n_mels, None]
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
-    weights *= (2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels]))[:, None]
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
     return weights.astype(np.float32)
 
 
@@ -97,11 +100,11 @@ def _stft_power(y: np.ndarray, params: AudioParams) -> np.ndarray:
     pad = n_fft // 2
     need = (params.n_frames - 1) * hop + n_fft  # padded samples the first n_frames frames use
     yp = np.zeros(max(need, y.shape[0] + 2 * pad), dtype=np.float32)
-    yp[pad:pad + y.shape[0]] = y
+    yp[pad : pad + y.shape[0]] = y
     n_frames = min(params.n_frames, 1 + (y.shape[0] + 2 * pad - n_fft) // hop)
     frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop][:n_frames]
     spec = scipy.fft.rfft(frames * _hann(n_fft), axis=-1)
-    return (spec.real ** 2 + spec.imag ** 2).T
+    return (spec.real**2 + spec.imag**2).T
 
 
 @functools.lru_cache(maxsize=8)
@@ -183,9 +186,15 @@ def audio_from_features(
     n_needed = 1 + params.n_samples // params.hop_length
     if magnitude.shape[1] < n_needed:
         magnitude = np.pad(magnitude, ((0, 0), (0, n_needed - magnitude.shape[1])), mode="edge")
-    y = librosa.griffinlim(magnitude, n_iter=n_iter or params.griffin_lim_iters,
-                           hop_length=params.hop_length, n_fft=params.n_fft, center=True,
-                           length=params.n_samples, random_state=seed)
+    y = librosa.griffinlim(
+        magnitude,
+        n_iter=n_iter or params.griffin_lim_iters,
+        hop_length=params.hop_length,
+        n_fft=params.n_fft,
+        center=True,
+        length=params.n_samples,
+        random_state=seed,
+    )
     top = float(np.max(np.abs(y), initial=0.0))
     if top > 0:
         y = y * (peak / top)
@@ -226,12 +235,20 @@ class FeatureCache:
                 arr, silent = z["features"], bool(z["silent"])
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, EOFError, TypeError, AttributeError,
-                zipfile.BadZipFile) as e:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+            TypeError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as e:
             return self._reject(path, f"unreadable ({type(e).__name__}: {e})")
         if arr.shape != self.params.shape or arr.dtype != np.float32:
-            return self._reject(path, f"holds {arr.dtype} {arr.shape}, expected float32 "
-                                      f"{self.params.shape}")
+            return self._reject(
+                path, f"holds {arr.dtype} {arr.shape}, expected float32 {self.params.shape}"
+            )
         if not np.all(np.isfinite(arr)):
             return self._reject(path, "holds NaN or infinite values")
         if arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
@@ -247,8 +264,11 @@ class FeatureCache:
         return None
 
     def put(self, key: str, feats: np.ndarray, silent: bool = False) -> None:
-        atomic_save_npz(self._path(key), features=np.asarray(feats, dtype=np.float32),
-                        silent=np.array(bool(silent)))
+        atomic_save_npz(
+            self._path(key),
+            features=np.asarray(feats, dtype=np.float32),
+            silent=np.array(bool(silent)),
+        )
 
 
 @dataclass
@@ -293,7 +313,9 @@ class ExtractionResult:
         return np.stack([it.features for it in good])
 
 
-def _compute_one(args: tuple[str, float, AudioParams]) -> tuple[np.ndarray | None, bool, str | None]:
+def _compute_one(
+    args: tuple[str, float, AudioParams],
+) -> tuple[np.ndarray | None, bool, str | None]:
     path, offset, params = args
     try:
         audio = load_audio(path, params, offset=offset)
@@ -354,8 +376,13 @@ def extract_features(
 
     jobs = [(items[i].path, items[i].offset, params) for i in todo]
     for j, (feats, silent, error) in parallel_map(
-            _compute_one, jobs, workers=workers, progress=progress, desc=desc,
-            initial=len(items) - len(todo)):
+        _compute_one,
+        jobs,
+        workers=workers,
+        progress=progress,
+        desc=desc,
+        initial=len(items) - len(todo),
+    ):
         i = todo[j]
         it = items[i]
         it.features, it.silent, it.error = feats, silent, error

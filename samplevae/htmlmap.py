@@ -30,12 +30,23 @@ from samplevae.projection import PALETTE, project_2d
 __all__ = ["write_map", "map_data", "audio_src", "EMBED_MAX_BYTES"]
 
 EMBED_MAX_BYTES = 2_000_000  # --embed-audio inlines files up to this size
-_MIME = {".wav": "audio/wav", ".aif": "audio/aiff", ".aiff": "audio/aiff",
-         ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg"}
+_MIME = {
+    ".wav": "audio/wav",
+    ".aif": "audio/aiff",
+    ".aiff": "audio/aiff",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".mp3": "audio/mpeg",
+}
 
 
-def audio_src(path: str | Path, html_dir: str | Path, *, embed: bool = False,
-              embed_max_bytes: int = EMBED_MAX_BYTES) -> str:
+def audio_src(
+    path: str | Path,
+    html_dir: str | Path,
+    *,
+    embed: bool = False,
+    embed_max_bytes: int = EMBED_MAX_BYTES,
+) -> str:
     """What an ``<audio src>`` in a page in ``html_dir`` needs to play ``path``: a
     ``data:`` URL (``embed`` and small enough), else the URL-quoted path relative to the
     page, or a ``file://`` URL when there is no relative path (another drive)."""
@@ -46,8 +57,11 @@ def audio_src(path: str | Path, html_dir: str | Path, *, embed: bool = False,
         except OSError:
             size = None
         if size is not None and size <= embed_max_bytes:
-            mime = (_MIME.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
-                    or "application/octet-stream")
+            mime = (
+                _MIME.get(path.suffix.lower())
+                or mimetypes.guess_type(path.name)[0]
+                or "application/octet-stream"
+            )
             return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     try:
         rel = os.path.relpath(os.path.abspath(path), os.path.abspath(html_dir))
@@ -71,8 +85,14 @@ def _folder_of(path: str, roots: Sequence[str]) -> str:
     return Path(os.path.dirname(p)).as_posix()
 
 
-def map_data(library, xy: np.ndarray, html_dir: str | Path, *, embed_audio: bool = False,
-             embed_max_bytes: int = EMBED_MAX_BYTES) -> dict:
+def map_data(
+    library,
+    xy: np.ndarray,
+    html_dir: str | Path,
+    *,
+    embed_audio: bool = False,
+    embed_max_bytes: int = EMBED_MAX_BYTES,
+) -> dict:
     """The page's data: per entry its name, folder, onset, audio source and map position;
     the folders in legend order with their colours."""
     paths = list(library.paths)
@@ -101,16 +121,26 @@ def _figure(data: dict, title: str):
     fig = go.Figure()
     for item in data["legend"]:
         ids = np.flatnonzero(folders == item["folder"])
-        fig.add_trace(go.Scattergl(
-            x=[data["x"][i] for i in ids], y=[data["y"][i] for i in ids],
-            mode="markers", name=item["folder"],
-            marker={"color": item["colour"], "size": 7, "opacity": 0.85},
-            customdata=ids.tolist(), text=[data["names"][i] for i in ids],
-            hovertemplate="%{text}<extra>" + html.escape(item["folder"]) + "</extra>",
-        ))
-    fig.update_layout(title=title, template="plotly_white", hovermode="closest",
-                      legend={"title": {"text": "folder"}, "itemsizing": "constant"},
-                      margin={"l": 20, "r": 20, "t": 50, "b": 20}, clickmode="event")
+        fig.add_trace(
+            go.Scattergl(
+                x=[data["x"][i] for i in ids],
+                y=[data["y"][i] for i in ids],
+                mode="markers",
+                name=item["folder"],
+                marker={"color": item["colour"], "size": 7, "opacity": 0.85},
+                customdata=ids.tolist(),
+                text=[data["names"][i] for i in ids],
+                hovertemplate="%{text}<extra>" + html.escape(item["folder"]) + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        hovermode="closest",
+        legend={"title": {"text": "folder"}, "itemsizing": "constant"},
+        margin={"l": 20, "r": 20, "t": 50, "b": 20},
+        clickmode="event",
+    )
     fig.update_xaxes(showticklabels=False, title=None)
     fig.update_yaxes(showticklabels=False, title=None, scaleanchor="x")
     return fig
@@ -172,9 +202,16 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
-def write_map(library, out: str | Path, *, embed_audio: bool = False, method: str = "umap",
-              seed: int = 0, title: str | None = None,
-              embed_max_bytes: int = EMBED_MAX_BYTES) -> Path:
+def write_map(
+    library,
+    out: str | Path,
+    *,
+    embed_audio: bool = False,
+    method: str = "umap",
+    seed: int = 0,
+    title: str | None = None,
+    embed_max_bytes: int = EMBED_MAX_BYTES,
+) -> Path:
     """Write the HTML map of ``library`` to ``out`` (atomically); returns its path.
 
     Parameters
@@ -191,21 +228,34 @@ def write_map(library, out: str | Path, *, embed_audio: bool = False, method: st
     if out.is_dir():
         raise SampleVAEError(f"--out {str(out)!r} is a folder; give an .html file name")
     if not out.parent.is_dir():
-        raise SampleVAEError(f"cannot write {str(out)!r}: folder {str(out.parent)!r} does not "
-                             "exist")
+        raise SampleVAEError(
+            f"cannot write {str(out)!r}: folder {str(out.parent)!r} does not exist"
+        )
     proj = project_2d(library.embeddings, method=method, seed=seed)
-    data = map_data(library, proj.xy, out.parent, embed_audio=embed_audio,
-                    embed_max_bytes=embed_max_bytes)
+    data = map_data(
+        library, proj.xy, out.parent, embed_audio=embed_audio, embed_max_bytes=embed_max_bytes
+    )
     n_files = len(set(library.paths))
-    title = title or (f"{', '.join(Path(r).name for r in library.roots)}: {len(library)} "
-                      f"sounds from {n_files} files ({proj.note or proj.method})")
+    title = title or (
+        f"{', '.join(Path(r).name for r in library.roots)}: {len(library)} "
+        f"sounds from {n_files} files ({proj.note or proj.method})"
+    )
     div_id = "map"
     plot = _figure(data, html.escape(title)).to_html(
-        full_html=False, include_plotlyjs=True, div_id=div_id,
-        config={"responsive": True, "displaylogo": False}, default_height="100%")
+        full_html=False,
+        include_plotlyjs=True,
+        div_id=div_id,
+        config={"responsive": True, "displaylogo": False},
+        default_height="100%",
+    )
     # JSON in a <script> element: "</" would end the element early.
     payload = json.dumps(data).replace("</", "<\\/")
-    page = _PAGE.format(title=html.escape(title), plot=plot, data=payload, div_id=div_id,
-                        hint=html.escape(f"{len(library)} sounds: click a point to play it"))
+    page = _PAGE.format(
+        title=html.escape(title),
+        plot=plot,
+        data=payload,
+        div_id=div_id,
+        hint=html.escape(f"{len(library)} sounds: click a point to play it"),
+    )
     atomic_write_text(out, page)
     return out

@@ -73,8 +73,15 @@ class MaskedDense(keras.layers.Layer):
     use_bias, activation, kernel_initializer : as :class:`keras.layers.Dense`
     """
 
-    def __init__(self, mask, *, use_bias: bool = True, activation=None,
-                 kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self,
+        mask,
+        *,
+        use_bias: bool = True,
+        activation=None,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.mask = np.asarray(mask, dtype=np.float32)
         if self.mask.ndim != 2:
@@ -87,14 +94,22 @@ class MaskedDense(keras.layers.Layer):
     def build(self, input_shape):
         in_units = int(input_shape[-1])
         if in_units != self.mask.shape[0]:
-            raise ValueError(f"{self.name}: input has {in_units} units, mask expects {self.mask.shape[0]}")
-        self.kernel = self.add_weight(name="kernel", shape=self.mask.shape,
-                                      initializer=self.kernel_initializer)
-        self.bias = (self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
-                     if self.use_bias else None)
+            raise ValueError(
+                f"{self.name}: input has {in_units} units, mask expects {self.mask.shape[0]}"
+            )
+        self.kernel = self.add_weight(
+            name="kernel", shape=self.mask.shape, initializer=self.kernel_initializer
+        )
+        self.bias = (
+            self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs):
-        out = ops.matmul(inputs, self.kernel * ops.convert_to_tensor(self.mask, dtype=self.kernel.dtype))
+        out = ops.matmul(
+            inputs, self.kernel * ops.convert_to_tensor(self.mask, dtype=self.kernel.dtype)
+        )
         if self.bias is not None:
             out = out + self.bias
         return self.activation(out)
@@ -103,9 +118,13 @@ class MaskedDense(keras.layers.Layer):
         return (*input_shape[:-1], self.units)
 
     def get_config(self):
-        return {**super().get_config(), "mask": self.mask.tolist(), "use_bias": self.use_bias,
-                "activation": keras.activations.serialize(self.activation),
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+        return {
+            **super().get_config(),
+            "mask": self.mask.tolist(),
+            "use_bias": self.use_bias,
+            "activation": keras.activations.serialize(self.activation),
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
 
 
 class IAFStep(keras.layers.Layer):
@@ -125,12 +144,21 @@ class IAFStep(keras.layers.Layer):
         the identity.
     """
 
-    def __init__(self, latent_dim: int, hidden_units: int, *, sigma_offset: float = 1.0,
-                 reverse: bool = True, **kwargs):
+    def __init__(
+        self,
+        latent_dim: int,
+        hidden_units: int,
+        *,
+        sigma_offset: float = 1.0,
+        reverse: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if hidden_units < latent_dim - 1:
-            raise ValueError(f"hidden_units ({hidden_units}) must be >= latent_dim - 1 ({latent_dim - 1}) "
-                             "so every autoregressive degree has a hidden unit")
+            raise ValueError(
+                f"hidden_units ({hidden_units}) must be >= latent_dim - 1 ({latent_dim - 1}) "
+                "so every autoregressive degree has a hidden unit"
+            )
         self.latent_dim = latent_dim
         self.hidden_units = hidden_units
         self.sigma_offset = float(sigma_offset)
@@ -138,8 +166,9 @@ class IAFStep(keras.layers.Layer):
         m1, m2 = made_masks(latent_dim, hidden_units)
         dtype = self.dtype_policy
         self.z_to_hidden = MaskedDense(m1, name="z_to_hidden", dtype=dtype)
-        self.context_to_hidden = keras.layers.Dense(hidden_units, use_bias=False, name="context_to_hidden",
-                                                    dtype=dtype)
+        self.context_to_hidden = keras.layers.Dense(
+            hidden_units, use_bias=False, name="context_to_hidden", dtype=dtype
+        )
         self.hidden_to_params = MaskedDense(m2, name="hidden_to_params", dtype=dtype)
 
     def build(self, input_shape):
@@ -152,7 +181,7 @@ class IAFStep(keras.layers.Layer):
         """``(m, s)`` each ``[batch, latent_dim]``; output ``j`` depends on ``z[:, :j]`` only."""
         h = keras.activations.elu(self.z_to_hidden(z) + self.context_to_hidden(context))
         ms = self.hidden_to_params(h)
-        return ms[:, : self.latent_dim], ms[:, self.latent_dim:]
+        return ms[:, : self.latent_dim], ms[:, self.latent_dim :]
 
     def call(self, inputs):
         z, context = inputs
@@ -170,5 +199,10 @@ class IAFStep(keras.layers.Layer):
         return z_shape, z_shape[:-1]
 
     def get_config(self):
-        return {**super().get_config(), "latent_dim": self.latent_dim, "hidden_units": self.hidden_units,
-                "sigma_offset": self.sigma_offset, "reverse": self.reverse}
+        return {
+            **super().get_config(),
+            "latent_dim": self.latent_dim,
+            "hidden_units": self.hidden_units,
+            "sigma_offset": self.sigma_offset,
+            "reverse": self.reverse,
+        }

@@ -17,8 +17,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json",
-           "atomic_save_npz", "atomic_save_npy", "sha256_file", "fsync_dir"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_save_npz",
+    "atomic_save_npy",
+    "sha256_file",
+    "fsync_dir",
+]
 
 
 @contextlib.contextmanager

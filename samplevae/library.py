@@ -57,8 +57,9 @@ class LibraryStats:
 
 def library_key(roots: Sequence[str], segmentation: SegmentParams | None) -> str:
     """Cache-file key of a library: its folders and segmentation settings."""
-    return params_hash({"roots": sorted(roots),
-                        "segmentation": segmentation.to_dict() if segmentation else None})
+    return params_hash(
+        {"roots": sorted(roots), "segmentation": segmentation.to_dict() if segmentation else None}
+    )
 
 
 def _signature(path: str) -> tuple[int, int] | None:
@@ -94,8 +95,18 @@ class Library:
     stats : LibraryStats of the last open
     """
 
-    def __init__(self, roots, paths, onsets, embeddings, skipped, segmentation, cache_path=None,
-                 stats=None, exact_threshold: int = 20000):
+    def __init__(
+        self,
+        roots,
+        paths,
+        onsets,
+        embeddings,
+        skipped,
+        segmentation,
+        cache_path=None,
+        stats=None,
+        exact_threshold: int = 20000,
+    ):
         self.roots = list(roots)
         self.paths = list(paths)
         self.onsets = np.asarray(onsets, dtype=np.float64)
@@ -121,7 +132,9 @@ class Library:
 
             if len(self) == 0:
                 raise SampleVAEError(f"library {self.roots} has no usable entries")
-            self._index = NearestNeighbors(exact_threshold=self.exact_threshold).fit(self.embeddings)
+            self._index = NearestNeighbors(exact_threshold=self.exact_threshold).fit(
+                self.embeddings
+            )
         return self._index
 
     def search(self, queries: np.ndarray, k: int, exclude=None) -> tuple[np.ndarray, np.ndarray]:
@@ -131,8 +144,9 @@ class Library:
     def entries_of(self, path: str | Path) -> np.ndarray:
         """Entry ids of one file (all its segments)."""
         want = os.path.realpath(path)
-        return np.array([i for i, p in enumerate(self.paths) if os.path.realpath(p) == want],
-                        dtype=np.int64)
+        return np.array(
+            [i for i, p in enumerate(self.paths) if os.path.realpath(p) == want], dtype=np.int64
+        )
 
     def info(self) -> dict:
         return {
@@ -207,8 +221,10 @@ class Library:
                     skipped.append((shown, prev["error"]))
                     stats.reused += 1
                 elif same_weights:
-                    build.rows[real] = (prev["onsets"],
-                                        old["embeddings"][prev["start"]:prev["stop"]])
+                    build.rows[real] = (
+                        prev["onsets"],
+                        old["embeddings"][prev["start"] : prev["stop"]],
+                    )
                     stats.reused += 1
                 else:  # keep the segmentation, embed again
                     todo.append((real, prev["onsets"]))
@@ -219,8 +235,14 @@ class Library:
 
         def save() -> None:
             if cache_path is not None:
-                _write_cache(cache_path, real_roots, segmentation, build.snapshot(), audio,
-                             weights_fingerprint)
+                _write_cache(
+                    cache_path,
+                    real_roots,
+                    segmentation,
+                    build.snapshot(),
+                    audio,
+                    weights_fingerprint,
+                )
 
         from samplevae.parallel import parallel_map, start_method
 
@@ -237,9 +259,16 @@ class Library:
             # take features while this process embeds the previous batch (the rows are keyed
             # by path and the snapshot puts them in file order).
             for j, (onsets, feats, error) in parallel_map(
-                    _file_job, jobs, workers=workers, ordered=False, serial_below=serial_below,
-                    chunksize=_CHUNK, in_flight=2 * _PENDING_BATCH // _CHUNK,
-                    progress=progress, desc="library"):
+                _file_job,
+                jobs,
+                workers=workers,
+                ordered=False,
+                serial_below=serial_below,
+                chunksize=_CHUNK,
+                in_flight=2 * _PENDING_BATCH // _CHUNK,
+                progress=progress,
+                desc="library",
+            ):
                 path = todo[j][0]
                 if error is not None:
                     build.errors[path] = error
@@ -263,17 +292,28 @@ class Library:
             if cache_path is not None and (stats.computed or stats.failed):
                 try:
                     save()
-                    log.warning("library: interrupted; saved %d file(s) done so far to %s",
-                                stats.computed + stats.failed, cache_path)
+                    log.warning(
+                        "library: interrupted; saved %d file(s) done so far to %s",
+                        stats.computed + stats.failed,
+                        cache_path,
+                    )
                 except Exception as e:  # never hide the interruption behind a save error
-                    log.warning("library: could not save the work done to %s (%s)",
-                                cache_path, e)
+                    log.warning("library: could not save the work done to %s (%s)", cache_path, e)
             raise
         build.embed_pending(force=True)
 
         snap = build.snapshot()
-        lib = cls(shown_roots, [shown_of[p] for p in snap.paths], snap.onsets, snap.embeddings,
-                  skipped, segmentation, cache_path, stats, exact_threshold)
+        lib = cls(
+            shown_roots,
+            [shown_of[p] for p in snap.paths],
+            snap.onsets,
+            snap.embeddings,
+            skipped,
+            segmentation,
+            cache_path,
+            stats,
+            exact_threshold,
+        )
         if cache_path is not None and (todo or stats.removed or old is None):
             _write_cache(cache_path, real_roots, segmentation, snap, audio, weights_fingerprint)
         for p, r in skipped:
@@ -348,7 +388,7 @@ class _Build:
         start = 0
         for f in pending:
             onsets, x = rows[f]
-            rows[f] = (onsets, emb[start:start + x.shape[0]])
+            rows[f] = (onsets, emb[start : start + x.shape[0]])
             start += x.shape[0]
         self.pending, self.n_pending = [], 0
 
@@ -370,15 +410,20 @@ class _Build:
         for _, f in self.files:
             if f in self.rows and self.rows[f][1].ndim == 2:
                 onsets, emb = self.rows[f]
-                meta[f] = {"sig": list(self.sigs[f]), "onsets": onsets,
-                           "start": len(paths), "stop": len(paths) + len(onsets)}
+                meta[f] = {
+                    "sig": list(self.sigs[f]),
+                    "onsets": onsets,
+                    "start": len(paths),
+                    "stop": len(paths) + len(onsets),
+                }
                 paths += [f] * len(onsets)
                 onsets_all += onsets
                 embs.append(emb)
             elif f in self.errors and f in self.sigs:
                 meta[f] = {"sig": list(self.sigs[f]), "error": self.errors[f]}
-        embeddings = (np.concatenate(embs).astype(np.float32) if embs
-                      else np.zeros((0, 0), dtype=np.float32))
+        embeddings = (
+            np.concatenate(embs).astype(np.float32) if embs else np.zeros((0, 0), dtype=np.float32)
+        )
         return _Snapshot(paths, onsets_all, embeddings, meta)
 
 
@@ -396,21 +441,36 @@ def _read_cache(path: Path, audio: AudioParams) -> dict | None:
             return None
         n = len(embeddings)
         for f, m in files.items():
-            if "error" not in m and not (0 <= m["start"] <= m["stop"] <= n
-                                         and m["stop"] - m["start"] == len(m["onsets"])):
+            if "error" not in m and not (
+                0 <= m["start"] <= m["stop"] <= n and m["stop"] - m["start"] == len(m["onsets"])
+            ):
                 raise ValueError(f"entry of {f} points outside the {n} stored embeddings")
         if embeddings.size and not np.all(np.isfinite(embeddings)):
             raise ValueError("embeddings hold NaN or infinite values")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError,
-            zipfile.BadZipFile) as e:
-        log.warning("library cache %s is unreadable (%s: %s); rebuilding it", path,
-                    type(e).__name__, e)
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        EOFError,
+        zipfile.BadZipFile,
+    ) as e:
+        log.warning(
+            "library cache %s is unreadable (%s: %s); rebuilding it", path, type(e).__name__, e
+        )
         return None
     return {"weights": meta.get("weights"), "files": files, "embeddings": embeddings}
 
 
-def _write_cache(path: Path, roots: list[str], segmentation: SegmentParams | None,
-                 snap: _Snapshot, audio: AudioParams, weights: str) -> None:
+def _write_cache(
+    path: Path,
+    roots: list[str],
+    segmentation: SegmentParams | None,
+    snap: _Snapshot,
+    audio: AudioParams,
+    weights: str,
+) -> None:
     meta = {
         "format_version": FORMAT_VERSION,
         "roots": roots,
@@ -419,5 +479,9 @@ def _write_cache(path: Path, roots: list[str], segmentation: SegmentParams | Non
         "segmentation": segmentation.to_dict() if segmentation else None,
         "files": snap.file_meta,
     }
-    atomic_save_npz(path, meta=np.array(json.dumps(meta)), embeddings=snap.embeddings,
-                    onsets=np.asarray(snap.onsets, dtype=np.float64))
+    atomic_save_npz(
+        path,
+        meta=np.array(json.dumps(meta)),
+        embeddings=snap.embeddings,
+        onsets=np.asarray(snap.onsets, dtype=np.float64),
+    )

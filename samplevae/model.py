@@ -78,12 +78,18 @@ class SampleVAE(keras.Model):
         seed = int(run_params.train.seed)
 
         # encoder
-        self.enc_convs = [keras.layers.Conv2D(c, mp.kernel_size, padding="same", use_bias=False,
-                                              name=f"enc_conv{i}")
-                          for i, c in enumerate(mp.conv_channels)]
-        self.enc_pools = [keras.layers.MaxPooling2D(pool_size=tuple(p), strides=mp.pool_stride,
-                                                    padding="valid", name=f"enc_pool{i}")
-                          for i, p in enumerate(mp.pool_sizes)]
+        self.enc_convs = [
+            keras.layers.Conv2D(
+                c, mp.kernel_size, padding="same", use_bias=False, name=f"enc_conv{i}"
+            )
+            for i, c in enumerate(mp.conv_channels)
+        ]
+        self.enc_pools = [
+            keras.layers.MaxPooling2D(
+                pool_size=tuple(p), strides=mp.pool_stride, padding="valid", name=f"enc_pool{i}"
+            )
+            for i, p in enumerate(mp.pool_sizes)
+        ]
         self.enc_hidden = keras.layers.Dense(mp.hidden_units, activation="elu", name="enc_hidden")
         self.enc_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 1, name="enc_dropout")
         self.dense_mu = keras.layers.Dense(mp.latent_dim, name="mu")
@@ -92,32 +98,45 @@ class SampleVAE(keras.Model):
         # flow
         context_units = mp.iaf_context_units or mp.latent_dim
         iaf_hidden = mp.iaf_hidden or 2 * mp.latent_dim
-        self.flow_contexts = [keras.layers.Dense(context_units, activation="elu", name=f"iaf_context{k}")
-                              for k in range(mp.iaf_steps)]
-        self.flows = [IAFStep(mp.latent_dim, iaf_hidden, sigma_offset=mp.iaf_sigma_offset,
-                              name=f"iaf_step{k}")
-                      for k in range(mp.iaf_steps)]
+        self.flow_contexts = [
+            keras.layers.Dense(context_units, activation="elu", name=f"iaf_context{k}")
+            for k in range(mp.iaf_steps)
+        ]
+        self.flows = [
+            IAFStep(
+                mp.latent_dim, iaf_hidden, sigma_offset=mp.iaf_sigma_offset, name=f"iaf_step{k}"
+            )
+            for k in range(mp.iaf_steps)
+        ]
 
         # decoder
         h, w = self.conv_hw[-1]
         self.dec_shape = (h, w, mp.conv_channels[-1])
-        self.dec_dense = keras.layers.Dense(h * w * mp.conv_channels[-1], activation="elu", name="dec_dense")
+        self.dec_dense = keras.layers.Dense(
+            h * w * mp.conv_channels[-1], activation="elu", name="dec_dense"
+        )
         self.dec_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 2, name="dec_dropout")
         n = len(mp.conv_channels)
         self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
         dec_channels = [mp.conv_channels[n - 2 - k] if k < n - 1 else 1 for k in range(n)]
         # The output conv gets a bias (sets the background level); the others have none, as the original.
-        self.dec_convs = [keras.layers.Conv2D(c, mp.kernel_size, padding="same", use_bias=(k == n - 1),
-                                              name=f"dec_conv{k}")
-                          for k, c in enumerate(dec_channels)]
+        self.dec_convs = [
+            keras.layers.Conv2D(
+                c, mp.kernel_size, padding="same", use_bias=(k == n - 1), name=f"dec_conv{k}"
+            )
+            for k, c in enumerate(dec_channels)
+        ]
 
         # classifier
         self.cls_layers = []
         if self.n_classes:
             for i, u in enumerate(mp.classifier_units):
-                self.cls_layers.append(keras.layers.Dense(u, activation="elu", name=f"cls_dense{i}"))
-                self.cls_layers.append(keras.layers.Dropout(mp.dropout, seed=seed + 10 + i,
-                                                            name=f"cls_dropout{i}"))
+                self.cls_layers.append(
+                    keras.layers.Dense(u, activation="elu", name=f"cls_dense{i}")
+                )
+                self.cls_layers.append(
+                    keras.layers.Dropout(mp.dropout, seed=seed + 10 + i, name=f"cls_dropout{i}")
+                )
             self.cls_layers.append(keras.layers.Dense(self.n_classes, name="cls_logits"))
 
         self.sampler = keras.random.SeedGenerator(seed, name="latent_sampler")
@@ -184,9 +203,14 @@ class SampleVAE(keras.Model):
         [0, 1], ``embedding`` [n, D] and, with a classifier, ``class_probabilities`` [n, K]."""
         conv_out, hidden = self.encoder(inputs, training=training)
         z, _ = self.flow(self.dense_mu(hidden), conv_out)
-        out = {"reconstruction": ops.sigmoid(self.decoder_logits(z, training=training)), "embedding": z}
+        out = {
+            "reconstruction": ops.sigmoid(self.decoder_logits(z, training=training)),
+            "embedding": z,
+        }
         if self.n_classes:
-            out["class_probabilities"] = ops.softmax(self.classifier_logits(hidden, training=training))
+            out["class_probabilities"] = ops.softmax(
+                self.classifier_logits(hidden, training=training)
+            )
         return out
 
     def per_example_losses(self, x, y, eps, training=False):
@@ -217,15 +241,17 @@ class SampleVAE(keras.Model):
         out = {"reconstruction": rec, "kl": log_q - log_p}
         if self.metric_weight and self.n_classes:
             # the embedding search uses: the flow's output from mu
-            out["metric"] = nca_loss(self.flow(mu, conv_out)[0], y,
-                                     temperature=self.run_params.model.metric_temperature)
+            out["metric"] = nca_loss(
+                self.flow(mu, conv_out)[0], y, temperature=self.run_params.model.metric_temperature
+            )
         else:
             out["metric"] = ops.zeros_like(rec)
         if self.n_classes:
             cls_logits = self.classifier_logits(hidden, training=training)
             out["classifier"] = ops.sparse_categorical_crossentropy(y, cls_logits, from_logits=True)
-            out["correct"] = ops.cast(ops.equal(ops.argmax(cls_logits, axis=-1), ops.cast(y, "int64")),
-                                      "float32")
+            out["correct"] = ops.cast(
+                ops.equal(ops.argmax(cls_logits, axis=-1), ops.cast(y, "int64")), "float32"
+            )
             out["class_probabilities"] = ops.softmax(cls_logits)
         else:
             out["classifier"] = ops.zeros_like(rec)
@@ -238,7 +264,9 @@ class SampleVAE(keras.Model):
         The one definition of the loss: training (:meth:`train_step`) minimises its mean and
         validation (:meth:`test_step`) reports its mean over the validation examples.
         """
-        cls = losses["classifier"] if sample_weight is None else losses["classifier"] * sample_weight
+        cls = (
+            losses["classifier"] if sample_weight is None else losses["classifier"] * sample_weight
+        )
         total = losses["reconstruction"] + self.beta * losses["kl"] + self.classifier_weight * cls
         if self.metric_weight:
             total = total + self.metric_weight * losses["metric"]
@@ -263,8 +291,11 @@ class SampleVAE(keras.Model):
         if self.augment:
             # one stateless seed per step: reproducible, and exact across a resume
             step = tf.cast(self.optimizer.iterations, tf.int32)
-            x = augment_features(x, tf.stack([tf.constant(self._seed, tf.int32), step]),
-                                 top_db=self.run_params.audio.top_db)
+            x = augment_features(
+                x,
+                tf.stack([tf.constant(self._seed, tf.int32), step]),
+                top_db=self.run_params.audio.top_db,
+            )
         eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
         with tf.GradientTape() as tape:
             losses = self.per_example_losses(x, y, eps, training=True)
@@ -285,8 +316,9 @@ class SampleVAE(keras.Model):
         """
         x, y, w, eps = _unpack(data)
         if eps is None:
-            eps = tf.random.stateless_normal((ops.shape(x)[0], self.latent_dim),
-                                             seed=(int(self.run_params.train.seed), 12345))
+            eps = tf.random.stateless_normal(
+                (ops.shape(x)[0], self.latent_dim), seed=(int(self.run_params.train.seed), 12345)
+            )
         losses = self.per_example_losses(x, y, eps, training=False)
         return self._track(self.example_loss(losses, w), losses)
 
@@ -312,28 +344,39 @@ class SampleVAE(keras.Model):
             if name == "encode":
                 fn = tf.function(self.embed, input_signature=[spec_x])
             elif name == "decode":
-                fn = tf.function(lambda z: ops.sigmoid(self.decoder_logits(z, training=False)),
-                                 input_signature=[spec_z])
+                fn = tf.function(
+                    lambda z: ops.sigmoid(self.decoder_logits(z, training=False)),
+                    input_signature=[spec_z],
+                )
             else:
                 fn = tf.function(
-                    lambda x: ops.softmax(self.classifier_logits(self.encoder(x)[1], training=False)),
-                    input_signature=[spec_x])
+                    lambda x: ops.softmax(
+                        self.classifier_logits(self.encoder(x)[1], training=False)
+                    ),
+                    input_signature=[spec_x],
+                )
             self._inference[name] = fn
         return fn
 
-    def _batched(self, name: str, array: np.ndarray, out_dim: tuple[int, ...], batch_size: int) -> np.ndarray:
+    def _batched(
+        self, name: str, array: np.ndarray, out_dim: tuple[int, ...], batch_size: int
+    ) -> np.ndarray:
         fn = self._compiled(name)
         n = array.shape[0]
         out = np.empty((n, *out_dim), dtype=np.float32)
         for start in range(0, n, batch_size):
-            out[start:start + batch_size] = fn(tf.constant(array[start:start + batch_size])).numpy()
+            out[start : start + batch_size] = fn(
+                tf.constant(array[start : start + batch_size])
+            ).numpy()
         return out
 
     def _check_feats(self, feats) -> np.ndarray:
         feats = np.asarray(feats, dtype=np.float32)
         if feats.ndim != 3 or feats.shape[1:] != tuple(self.input_hw):
-            raise ParameterError(f"features must have shape [n, {self.input_hw[0]}, {self.input_hw[1]}] "
-                                 f"(n_mels, n_frames of this model), got {feats.shape}")
+            raise ParameterError(
+                f"features must have shape [n, {self.input_hw[0]}, {self.input_hw[1]}] "
+                f"(n_mels, n_frames of this model), got {feats.shape}"
+            )
         return feats
 
     def encode(self, feats: np.ndarray, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
@@ -367,7 +410,9 @@ class SampleVAE(keras.Model):
             raise ParameterError(f"z must have shape [n, {self.latent_dim}], got {z.shape}")
         return self._batched("decode", z, tuple(self.input_hw), batch_size)
 
-    def predict_classes(self, feats: np.ndarray, *, batch_size: int = INFERENCE_BATCH) -> np.ndarray:
+    def predict_classes(
+        self, feats: np.ndarray, *, batch_size: int = INFERENCE_BATCH
+    ) -> np.ndarray:
         """Class probabilities.
 
         Parameters
@@ -384,7 +429,9 @@ class SampleVAE(keras.Model):
             The model has no classifier (it was trained on a dataset without classes).
         """
         if not self.has_classifier:
-            raise ModelError("this model has no classifier: it was trained on a dataset without classes")
+            raise ModelError(
+                "this model has no classifier: it was trained on a dataset without classes"
+            )
         feats = self._check_feats(feats)
         return self._batched("predict", feats, (self.n_classes,), batch_size)
 
@@ -398,7 +445,9 @@ class SampleVAE(keras.Model):
 
     def rng_state(self) -> dict[str, list[int]]:
         """States of the sampling and dropout generators (saved with checkpoints)."""
-        return {name: np.asarray(g.state.numpy()).tolist() for name, g in self._rng_generators().items()}
+        return {
+            name: np.asarray(g.state.numpy()).tolist() for name, g in self._rng_generators().items()
+        }
 
     def set_rng_state(self, state: dict[str, list[int]]) -> None:
         """Restore :meth:`rng_state` (unknown names are ignored)."""

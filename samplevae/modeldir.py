@@ -145,7 +145,8 @@ class ModelDir:
                 holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
                 raise ModelError(
                     f"{self.path}: another training run (PID {holder}) is writing to this model "
-                    "directory; wait for it to finish or stop it, or use another --logdir") from None
+                    "directory; wait for it to finish or stop it, or use another --logdir"
+                ) from None
             pid = f"{os.getpid()}\n".encode("ascii")
             os.pwrite(fd, pid, 0)  # write, then cut: a reader never sees an empty file
             os.ftruncate(fd, len(pid))
@@ -175,8 +176,10 @@ class ModelDir:
         if self.path.exists() and not self.path.is_dir():
             raise ModelError(f"{self.path}: not a model directory (it is a file)")
         if not self.params_path.is_file():
-            raise ModelError(f"{self.path}: not a model directory (no params.json); "
-                             "train one with `samplevae train --logdir DIR --dataset NAME`")
+            raise ModelError(
+                f"{self.path}: not a model directory (no params.json); "
+                "train one with `samplevae train --logdir DIR --dataset NAME`"
+            )
         try:
             return RunParams.load(self.params_path)
         except ParameterError as e:
@@ -248,9 +251,14 @@ class ModelDir:
                     key = (str(ckpt), *damaged)
                     if key not in self._reported:
                         self._reported.add(key)
-                        log.warning("%s: using the newest intact checkpoint %s (step %d) instead "
-                                    "of %d damaged newer one(s)", self.path, ckpt.name, step,
-                                    len(damaged))
+                        log.warning(
+                            "%s: using the newest intact checkpoint %s (step %d) instead "
+                            "of %d damaged newer one(s)",
+                            self.path,
+                            ckpt.name,
+                            step,
+                            len(damaged),
+                        )
                 return (step, ckpt), damaged
             damaged.append(reason)
         return None, damaged
@@ -269,11 +277,15 @@ class ModelDir:
             return found
         if damaged:
             raise ModelError(
-                f"{self.path}: no intact checkpoint left; " + "; ".join(damaged)
+                f"{self.path}: no intact checkpoint left; "
+                + "; ".join(damaged)
                 + ". Restore the files from a backup, or delete the damaged checkpoint folders "
-                f"under {self.checkpoints_dir} to train from scratch")
-        raise ModelError(f"{self.path}: no saved weights yet (training has not written its "
-                         "first checkpoint; it saves every checkpoint_every steps and on stop)")
+                f"under {self.checkpoints_dir} to train from scratch"
+            )
+        raise ModelError(
+            f"{self.path}: no saved weights yet (training has not written its "
+            "first checkpoint; it saves every checkpoint_every steps and on stop)"
+        )
 
     def _require_checkpoint(self) -> Path:
         _ = self.params  # a clear error first if this is not a model directory at all
@@ -341,7 +353,9 @@ class ModelDir:
                 break
             except FileNotFoundError:
                 if attempt == 2:
-                    raise ModelError(f"{self.path}: checkpoints keep changing; cannot read the weights") from None
+                    raise ModelError(
+                        f"{self.path}: checkpoints keep changing; cannot read the weights"
+                    ) from None
         model.step = int(state.get("step", 0))
         return model
 
@@ -356,14 +370,18 @@ class ModelDir:
         final = self.checkpoints_dir / f"step-{step:08d}"
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{step:08d}-", dir=self.checkpoints_dir))
         try:
-            with warnings.catch_warnings():  # Keras' h5 writer trips numpy 2's __array__(copy=) notice
+            with (
+                warnings.catch_warnings()
+            ):  # Keras' h5 writer trips numpy 2's __array__(copy=) notice
                 warnings.simplefilter("ignore", DeprecationWarning)
                 model.save_weights(tmp / WEIGHTS_FILE)
             _fsync(tmp / WEIGHTS_FILE)
             _save_optimizer(model, tmp / OPTIMIZER_FILE)
             atomic_write_json(tmp / STATE_FILE, state)
-            files = {name: {"size": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
-                     for name in CHECKPOINT_FILES}
+            files = {
+                name: {"size": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
+                for name in CHECKPOINT_FILES
+            }
             atomic_write_json(tmp / MANIFEST_FILE, {"format": 1, "step": step, "files": files})
             fsync_dir(tmp)
             if final.exists():  # same step saved twice (e.g. stop right after a checkpoint)
@@ -432,7 +450,9 @@ class ModelDir:
                 return _read_json(ckpt / STATE_FILE)
             except FileNotFoundError:
                 if attempt == 2:
-                    raise ModelError(f"{self.path}: checkpoints keep changing; cannot read them") from None
+                    raise ModelError(
+                        f"{self.path}: checkpoints keep changing; cannot read them"
+                    ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     # ---- metrics and confusion ----------------------------------------------------------
@@ -456,8 +476,11 @@ class ModelDir:
                 except json.JSONDecodeError:
                     rec = None
                 if not isinstance(rec, dict):
-                    log.warning("%s: line %d is not a JSON record (interrupted write?); skipped",
-                                self.metrics_path, n)
+                    log.warning(
+                        "%s: line %d is not a JSON record (interrupted write?); skipped",
+                        self.metrics_path,
+                        n,
+                    )
                     continue
                 if kind is None or rec.get("kind") == kind:
                     out.append(rec)
@@ -504,6 +527,7 @@ class ModelDir:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
 
 def _json_default(o):
     if isinstance(o, np.integer):
@@ -555,8 +579,9 @@ def _repair_tail(f, path: Path) -> None:
         f.write(b"\n")
     else:
         f.truncate(start)
-        log.warning("%s: dropped a half-written last record (%d bytes, interrupted write?)",
-                    path, len(tail))
+        log.warning(
+            "%s: dropped a half-written last record (%d bytes, interrupted write?)", path, len(tail)
+        )
     f.flush()
 
 
@@ -583,8 +608,10 @@ def _verify_checkpoint(ckpt: Path) -> tuple[str | None, str | None]:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         files = manifest["files"]
-        expected = {name: (int(files[name]["size"]), str(files[name]["sha256"]))
-                    for name in CHECKPOINT_FILES}
+        expected = {
+            name: (int(files[name]["size"]), str(files[name]["sha256"]))
+            for name in CHECKPOINT_FILES
+        }
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
@@ -598,8 +625,10 @@ def _verify_checkpoint(ckpt: Path) -> tuple[str | None, str | None]:
             return (f"{path}: {actual} bytes, {size} were written ({how})"), None
         sha = sha256_file(path)
         if sha != digest:
-            return (f"{path}: contents changed since it was written (SHA-256 {sha[:12]}..., "
-                    f"recorded {digest[:12]}...); the file is damaged"), None
+            return (
+                f"{path}: contents changed since it was written (SHA-256 {sha[:12]}..., "
+                f"recorded {digest[:12]}...); the file is damaged"
+            ), None
         if name == WEIGHTS_FILE:
             weights_sha = sha
     return None, weights_sha
@@ -688,11 +717,15 @@ def _load_optimizer(model, path: Path) -> None:
             log.info("%s: no optimizer state stored; starting Adam from scratch", path)
             return
         if len(names) != len(opt.variables):
-            raise ModelError(f"{path}: optimizer state has {len(names)} variables, the model's "
-                             f"optimizer {len(opt.variables)}; params.json and checkpoint disagree")
+            raise ModelError(
+                f"{path}: optimizer state has {len(names)} variables, the model's "
+                f"optimizer {len(opt.variables)}; params.json and checkpoint disagree"
+            )
         for i, v in enumerate(opt.variables):
             value = data[f"v{i:04d}"]
             if tuple(value.shape) != tuple(v.shape):
-                raise ModelError(f"{path}: optimizer variable {names[i]} has shape {value.shape}, "
-                                 f"expected {tuple(v.shape)}")
+                raise ModelError(
+                    f"{path}: optimizer variable {names[i]} has shape {value.shape}, "
+                    f"expected {tuple(v.shape)}"
+                )
             v.assign(value)

@@ -44,9 +44,16 @@ def envelope_db(audio: np.ndarray, sample_rate: int, frame_sec: float = FRAME_SE
         return 20.0 * np.log10(rms / top)
 
 
-def one_shot_end(audio: np.ndarray, sample_rate: int, *, threshold_db: float = -50.0,
-                 margin_db: float = 6.0, floor_percentile: float = 10.0,
-                 sustain_db: float = 20.0, release_sec: float = 0.02) -> int:
+def one_shot_end(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    threshold_db: float = -50.0,
+    margin_db: float = 6.0,
+    floor_percentile: float = 10.0,
+    sustain_db: float = 20.0,
+    release_sec: float = 0.02,
+) -> int:
     """The sample index where the one-shot ends (``len(audio)`` if it never decays).
 
     See :func:`trim_one_shot` for the parameters."""
@@ -65,10 +72,19 @@ def one_shot_end(audio: np.ndarray, sample_rate: int, *, threshold_db: float = -
     return min(y.size, end)
 
 
-def trim_one_shot(audio: np.ndarray, sample_rate: int, *, threshold_db: float = -50.0,
-                  margin_db: float = 6.0, floor_percentile: float = 10.0,
-                  sustain_db: float = 20.0, release_sec: float = 0.02, fade_sec: float = 0.01,
-                  min_sec: float = 0.05, peak: float | None = 0.95) -> np.ndarray:
+def trim_one_shot(
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    threshold_db: float = -50.0,
+    margin_db: float = 6.0,
+    floor_percentile: float = 10.0,
+    sustain_db: float = 20.0,
+    release_sec: float = 0.02,
+    fade_sec: float = 0.01,
+    min_sec: float = 0.05,
+    peak: float | None = 0.95,
+) -> np.ndarray:
     """The sound ended where it has decayed, with a short fade-out, peak level set.
 
     Parameters
@@ -103,14 +119,24 @@ def trim_one_shot(audio: np.ndarray, sample_rate: int, *, threshold_db: float = 
     n_min = min(y.size, int(round(min_sec * sample_rate)))
     if y.size == 0 or float(np.max(np.abs(y))) < SILENCE_PEAK:
         return np.zeros(n_min, dtype=np.float32)
-    end = max(n_min, one_shot_end(y, sample_rate, threshold_db=threshold_db, margin_db=margin_db,
-                                  floor_percentile=floor_percentile, sustain_db=sustain_db,
-                                  release_sec=release_sec))
+    end = max(
+        n_min,
+        one_shot_end(
+            y,
+            sample_rate,
+            threshold_db=threshold_db,
+            margin_db=margin_db,
+            floor_percentile=floor_percentile,
+            sustain_db=sustain_db,
+            release_sec=release_sec,
+        ),
+    )
     out = y[:end].copy()
     n_fade = min(end, int(round(fade_sec * sample_rate)))
     if n_fade > 0:  # the end never clicks, cut or not
-        out[end - n_fade:] *= (0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, n_fade)))
-                               ).astype(np.float32)
+        out[end - n_fade :] *= (0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, n_fade)))).astype(
+            np.float32
+        )
     if peak is not None:
         top = float(np.max(np.abs(out)))
         if top > 0:

@@ -52,12 +52,14 @@ def start_method() -> str:
 
 def _is_main_test(test: ast.expr) -> bool:
     """``__name__ == "__main__"`` (either way round)."""
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
-            and isinstance(test.ops[0], ast.Eq)):
+    if not (
+        isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+    ):
         return False
     sides = [test.left, test.comparators[0]]
-    return (any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
-            and any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides))
+    return any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides) and any(
+        isinstance(s, ast.Constant) and s.value == "__main__" for s in sides
+    )
 
 
 def _guarded(body: list[ast.stmt], line: int) -> bool:
@@ -111,11 +113,13 @@ def _in_spawned_import() -> bool:
 
 
 def _guard_message(where: str) -> str:
-    return (f"{where} starts worker processes, and each one imports your script again "
-            "(start method 'spawn', used once TensorFlow is loaded), which would run this "
-            "call again in every worker. Put the script's top-level code under "
-            "`if __name__ == \"__main__\":` (see 'Safe importing of main module' in the "
-            "multiprocessing docs), or pass workers=1.")
+    return (
+        f"{where} starts worker processes, and each one imports your script again "
+        "(start method 'spawn', used once TensorFlow is loaded), which would run this "
+        "call again in every worker. Put the script's top-level code under "
+        "`if __name__ == \"__main__\":` (see 'Safe importing of main module' in the "
+        "multiprocessing docs), or pass workers=1."
+    )
 
 
 def _worker_init() -> None:
@@ -168,21 +172,25 @@ def parallel_map(
     items = list(items)
     n = len(items)
     workers = max(1, min(workers or os.cpu_count() or 1, n or 1))
-    bar = tqdm(total=initial + n, initial=initial, desc=desc, unit=unit,
-               disable=not progress or n == 0)
+    bar = tqdm(
+        total=initial + n, initial=initial, desc=desc, unit=unit, disable=not progress or n == 0
+    )
     try:
         if workers <= 1 or n < serial_below:
             for i, x in enumerate(items):
                 yield i, fn(x)
                 bar.update(1)
             return
-        yield from _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar,
-                             desc or "parallel work")
+        yield from _pool_map(
+            fn, items, workers, ordered, chunksize, in_flight, bar, desc or "parallel work"
+        )
     finally:
         bar.close()
 
 
-def _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar, what) -> Iterator[tuple[int, Any]]:
+def _pool_map(
+    fn, items, workers, ordered, chunksize, in_flight, bar, what
+) -> Iterator[tuple[int, Any]]:
     method = start_method()
     if method != "fork":
         if _in_spawned_import():
@@ -192,10 +200,11 @@ def _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar, what) -> I
             raise MainGuardError(f"{where[0]}, line {where[1]}: " + _guard_message(what))
     n = len(items)
     size = chunksize or max(1, min(32, n // (4 * workers)))
-    chunks = [(start, items[start:start + size]) for start in range(0, n, size)]
+    chunks = [(start, items[start : start + size]) for start in range(0, n, size)]
     max_in_flight = max(workers, in_flight or 4 * workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method),
-                               initializer=_worker_init)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context(method), initializer=_worker_init
+    )
     pending: deque[tuple[int, Future]] = deque()
     starts: dict[Future, int] = {}
     next_chunk = 0
@@ -220,7 +229,9 @@ def _pool_map(fn, items, workers, ordered, chunksize, in_flight, bar, what) -> I
                     yield start + j, result
                     bar.update(1)
     except BrokenProcessPool as e:
-        raise WorkerError(f"{what}: a worker process died (killed, or out of memory?); "
-                          "what was done before is kept, run it again to finish") from e
+        raise WorkerError(
+            f"{what}: a worker process died (killed, or out of memory?); "
+            "what was done before is kept, run it again to finish"
+        ) from e
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -124,27 +124,46 @@ class AudioParams(_JsonMixin):
     griffin_lim_iters: int = 32
 
     def __post_init__(self) -> None:
-        _check(_int(self.sample_rate) and 1000 <= self.sample_rate <= 192000,
-               f"sample_rate must be an integer in [1000, 192000] Hz, got {self.sample_rate!r}")
-        _check(_num(self.sample_sec) and 0.05 <= self.sample_sec <= 60,
-               f"sample_sec must be in [0.05, 60] s, got {self.sample_sec!r}")
-        _check(_int(self.n_fft) and self.n_fft >= 16,
-               f"n_fft must be an integer >= 16, got {self.n_fft!r}")
-        _check(_int(self.hop_length) and 1 <= self.hop_length <= self.n_fft,
-               f"hop_length must be an integer in [1, n_fft], got {self.hop_length!r}")
-        _check(_int(self.n_mels) and 4 <= self.n_mels <= self.n_fft // 2 + 1,
-               f"n_mels must be an integer in [4, n_fft/2 + 1], got {self.n_mels!r}")
-        _check(_num(self.fmin) and self.fmin >= 0,
-               f"fmin must be a number >= 0 Hz, got {self.fmin!r}")
-        _check(self.fmax is None or _num(self.fmax),
-               f"fmax must be None (= sample_rate/2) or a number in Hz, got {self.fmax!r}")
+        _check(
+            _int(self.sample_rate) and 1000 <= self.sample_rate <= 192000,
+            f"sample_rate must be an integer in [1000, 192000] Hz, got {self.sample_rate!r}",
+        )
+        _check(
+            _num(self.sample_sec) and 0.05 <= self.sample_sec <= 60,
+            f"sample_sec must be in [0.05, 60] s, got {self.sample_sec!r}",
+        )
+        _check(
+            _int(self.n_fft) and self.n_fft >= 16,
+            f"n_fft must be an integer >= 16, got {self.n_fft!r}",
+        )
+        _check(
+            _int(self.hop_length) and 1 <= self.hop_length <= self.n_fft,
+            f"hop_length must be an integer in [1, n_fft], got {self.hop_length!r}",
+        )
+        _check(
+            _int(self.n_mels) and 4 <= self.n_mels <= self.n_fft // 2 + 1,
+            f"n_mels must be an integer in [4, n_fft/2 + 1], got {self.n_mels!r}",
+        )
+        _check(
+            _num(self.fmin) and self.fmin >= 0, f"fmin must be a number >= 0 Hz, got {self.fmin!r}"
+        )
+        _check(
+            self.fmax is None or _num(self.fmax),
+            f"fmax must be None (= sample_rate/2) or a number in Hz, got {self.fmax!r}",
+        )
         fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
-        _check(self.fmin < fmax <= self.sample_rate / 2,
-               f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
-        _check(_num(self.top_db) and self.top_db > 0,
-               f"top_db must be a number > 0 dB, got {self.top_db!r}")
-        _check(_int(self.griffin_lim_iters) and self.griffin_lim_iters >= 1,
-               f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}")
+        _check(
+            self.fmin < fmax <= self.sample_rate / 2,
+            f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}",
+        )
+        _check(
+            _num(self.top_db) and self.top_db > 0,
+            f"top_db must be a number > 0 dB, got {self.top_db!r}",
+        )
+        _check(
+            _int(self.griffin_lim_iters) and self.griffin_lim_iters >= 1,
+            f"griffin_lim_iters must be an integer >= 1, got {self.griffin_lim_iters!r}",
+        )
         _check(self.n_frames >= 4, f"clip too short: {self.n_frames} frames")
 
     @property
@@ -207,41 +226,72 @@ class ModelParams(_JsonMixin):
         _tuple(self, "pool_sizes", depth=2)
         _tuple(self, "classifier_units")
         _check(len(self.conv_channels) >= 1, "conv_channels must not be empty")
-        _check(all(_int(c) and c > 0 for c in self.conv_channels),
-               f"conv_channels must be positive integers, got {self.conv_channels!r}")
-        _check(len(self.pool_sizes) == len(self.conv_channels),
-               f"pool_sizes needs one (mel, time) window per conv layer: "
-               f"{len(self.pool_sizes)} windows for {len(self.conv_channels)} layers")
-        _check(all(len(p) == 2 and all(_int(v) and v >= 1 for v in p)
-                   for p in self.pool_sizes),
-               f"pool_sizes must be pairs of positive integers, got {self.pool_sizes!r}")
-        _check(_int(self.pool_stride) and self.pool_stride >= 1,
-               f"pool_stride must be an integer >= 1, got {self.pool_stride!r}")
-        _check(_int(self.kernel_size) and self.kernel_size >= 1,
-               f"kernel_size must be an integer >= 1, got {self.kernel_size!r}")
-        _check(_int(self.hidden_units) and self.hidden_units > 0,
-               f"hidden_units must be a positive integer, got {self.hidden_units!r}")
-        _check(_num(self.dropout) and 0.0 <= self.dropout < 1.0,
-               f"dropout must be a number in [0, 1), got {self.dropout!r}")
-        _check(_int(self.latent_dim) and self.latent_dim >= 2,
-               f"latent_dim must be an integer >= 2, got {self.latent_dim!r}")
-        _check(_int(self.iaf_steps) and self.iaf_steps >= 0,
-               f"iaf_steps must be an integer >= 0, got {self.iaf_steps!r}")
-        _check(_int(self.iaf_hidden) and self.iaf_hidden >= 0,
-               f"iaf_hidden must be an integer >= 0 (0 = 2 * latent_dim), got {self.iaf_hidden!r}")
-        _check(_int(self.iaf_context_units) and self.iaf_context_units >= 0,
-               f"iaf_context_units must be >= 0 (0 = latent_dim), got {self.iaf_context_units!r}")
-        _check(_num(self.iaf_sigma_offset),
-               f"iaf_sigma_offset must be a finite number, got {self.iaf_sigma_offset!r}")
+        _check(
+            all(_int(c) and c > 0 for c in self.conv_channels),
+            f"conv_channels must be positive integers, got {self.conv_channels!r}",
+        )
+        _check(
+            len(self.pool_sizes) == len(self.conv_channels),
+            f"pool_sizes needs one (mel, time) window per conv layer: "
+            f"{len(self.pool_sizes)} windows for {len(self.conv_channels)} layers",
+        )
+        _check(
+            all(len(p) == 2 and all(_int(v) and v >= 1 for v in p) for p in self.pool_sizes),
+            f"pool_sizes must be pairs of positive integers, got {self.pool_sizes!r}",
+        )
+        _check(
+            _int(self.pool_stride) and self.pool_stride >= 1,
+            f"pool_stride must be an integer >= 1, got {self.pool_stride!r}",
+        )
+        _check(
+            _int(self.kernel_size) and self.kernel_size >= 1,
+            f"kernel_size must be an integer >= 1, got {self.kernel_size!r}",
+        )
+        _check(
+            _int(self.hidden_units) and self.hidden_units > 0,
+            f"hidden_units must be a positive integer, got {self.hidden_units!r}",
+        )
+        _check(
+            _num(self.dropout) and 0.0 <= self.dropout < 1.0,
+            f"dropout must be a number in [0, 1), got {self.dropout!r}",
+        )
+        _check(
+            _int(self.latent_dim) and self.latent_dim >= 2,
+            f"latent_dim must be an integer >= 2, got {self.latent_dim!r}",
+        )
+        _check(
+            _int(self.iaf_steps) and self.iaf_steps >= 0,
+            f"iaf_steps must be an integer >= 0, got {self.iaf_steps!r}",
+        )
+        _check(
+            _int(self.iaf_hidden) and self.iaf_hidden >= 0,
+            f"iaf_hidden must be an integer >= 0 (0 = 2 * latent_dim), got {self.iaf_hidden!r}",
+        )
+        _check(
+            _int(self.iaf_context_units) and self.iaf_context_units >= 0,
+            f"iaf_context_units must be >= 0 (0 = latent_dim), got {self.iaf_context_units!r}",
+        )
+        _check(
+            _num(self.iaf_sigma_offset),
+            f"iaf_sigma_offset must be a finite number, got {self.iaf_sigma_offset!r}",
+        )
         _check(_num(self.beta) and self.beta >= 0, f"beta must be >= 0, got {self.beta!r}")
-        _check(all(_int(u) and u > 0 for u in self.classifier_units),
-               f"classifier_units must be positive integers, got {self.classifier_units!r}")
-        _check(_num(self.classifier_weight) and self.classifier_weight >= 0,
-               f"classifier_weight must be >= 0, got {self.classifier_weight!r}")
-        _check(_num(self.metric_weight) and self.metric_weight >= 0,
-               f"metric_weight must be >= 0, got {self.metric_weight!r}")
-        _check(_num(self.metric_temperature) and self.metric_temperature > 0,
-               f"metric_temperature must be > 0, got {self.metric_temperature!r}")
+        _check(
+            all(_int(u) and u > 0 for u in self.classifier_units),
+            f"classifier_units must be positive integers, got {self.classifier_units!r}",
+        )
+        _check(
+            _num(self.classifier_weight) and self.classifier_weight >= 0,
+            f"classifier_weight must be >= 0, got {self.classifier_weight!r}",
+        )
+        _check(
+            _num(self.metric_weight) and self.metric_weight >= 0,
+            f"metric_weight must be >= 0, got {self.metric_weight!r}",
+        )
+        _check(
+            _num(self.metric_temperature) and self.metric_temperature > 0,
+            f"metric_temperature must be > 0, got {self.metric_temperature!r}",
+        )
 
     def conv_shapes(self, audio: AudioParams) -> list[tuple[int, int]]:
         """(mel, time) map size after each conv + pool layer, for ``audio``'s input shape."""
@@ -253,7 +303,8 @@ class ModelParams(_JsonMixin):
             if h < 1 or w < 1:
                 raise ParameterError(
                     f"pooling {self.pool_sizes} shrinks the {audio.shape} input to nothing; "
-                    "use fewer conv layers, smaller pool windows or longer clips")
+                    "use fewer conv layers, smaller pool windows or longer clips"
+                )
             shapes.append((h, w))
         return shapes
 
@@ -288,35 +339,62 @@ class TrainParams(_JsonMixin):
     augment: bool = False
 
     def __post_init__(self) -> None:
-        _check(_int(self.batch_size) and self.batch_size >= 1,
-               f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        _check(_num(self.learning_rate) and self.learning_rate > 0,
-               f"learning_rate must be a number > 0, got {self.learning_rate!r}")
-        _check(_num(self.adam_epsilon) and self.adam_epsilon > 0,
-               f"adam_epsilon must be a number > 0, got {self.adam_epsilon!r}")
-        _check(_int(self.validate_every) and self.validate_every >= 1,
-               f"validate_every must be an integer >= 1, got {self.validate_every!r}")
-        _check(_int(self.checkpoint_every) and self.checkpoint_every >= 1,
-               f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
-        _check(_int(self.plateau_patience) and self.plateau_patience >= 1,
-               f"plateau_patience must be an integer >= 1, got {self.plateau_patience!r}")
-        _check(_num(self.plateau_factor) and self.plateau_factor > 1,
-               f"plateau_factor must be a number > 1, got {self.plateau_factor!r}")
-        _check(_num(self.min_learning_rate) and 0 < self.min_learning_rate <= self.learning_rate,
-               f"need 0 < min_learning_rate <= learning_rate, got {self.min_learning_rate!r}")
-        _check(self.num_steps is None or (_int(self.num_steps) and self.num_steps >= 0),
-               f"num_steps must be None or an integer >= 0, got {self.num_steps!r}")
-        _check(isinstance(self.class_weighting, bool),
-               f"class_weighting must be true or false, got {self.class_weighting!r}")
+        _check(
+            _int(self.batch_size) and self.batch_size >= 1,
+            f"batch_size must be an integer >= 1, got {self.batch_size!r}",
+        )
+        _check(
+            _num(self.learning_rate) and self.learning_rate > 0,
+            f"learning_rate must be a number > 0, got {self.learning_rate!r}",
+        )
+        _check(
+            _num(self.adam_epsilon) and self.adam_epsilon > 0,
+            f"adam_epsilon must be a number > 0, got {self.adam_epsilon!r}",
+        )
+        _check(
+            _int(self.validate_every) and self.validate_every >= 1,
+            f"validate_every must be an integer >= 1, got {self.validate_every!r}",
+        )
+        _check(
+            _int(self.checkpoint_every) and self.checkpoint_every >= 1,
+            f"checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}",
+        )
+        _check(
+            _int(self.plateau_patience) and self.plateau_patience >= 1,
+            f"plateau_patience must be an integer >= 1, got {self.plateau_patience!r}",
+        )
+        _check(
+            _num(self.plateau_factor) and self.plateau_factor > 1,
+            f"plateau_factor must be a number > 1, got {self.plateau_factor!r}",
+        )
+        _check(
+            _num(self.min_learning_rate) and 0 < self.min_learning_rate <= self.learning_rate,
+            f"need 0 < min_learning_rate <= learning_rate, got {self.min_learning_rate!r}",
+        )
+        _check(
+            self.num_steps is None or (_int(self.num_steps) and self.num_steps >= 0),
+            f"num_steps must be None or an integer >= 0, got {self.num_steps!r}",
+        )
+        _check(
+            isinstance(self.class_weighting, bool),
+            f"class_weighting must be true or false, got {self.class_weighting!r}",
+        )
         _check(_int(self.seed), f"seed must be an integer, got {self.seed!r}")
-        _check(self.schedule in SCHEDULES,
-               f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        _check(_int(self.warmup_steps) and self.warmup_steps >= 0,
-               f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
-        _check(_num(self.final_lr_ratio) and 0 < self.final_lr_ratio <= 1,
-               f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio!r}")
-        _check(isinstance(self.augment, bool),
-               f"augment must be true or false, got {self.augment!r}")
+        _check(
+            self.schedule in SCHEDULES,
+            f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+        )
+        _check(
+            _int(self.warmup_steps) and self.warmup_steps >= 0,
+            f"warmup_steps must be an integer >= 0, got {self.warmup_steps!r}",
+        )
+        _check(
+            _num(self.final_lr_ratio) and 0 < self.final_lr_ratio <= 1,
+            f"final_lr_ratio must be in (0, 1], got {self.final_lr_ratio!r}",
+        )
+        _check(
+            isinstance(self.augment, bool), f"augment must be true or false, got {self.augment!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -332,11 +410,15 @@ class RunParams(_JsonMixin):
 
     def __post_init__(self) -> None:
         for name, cls in (("audio", AudioParams), ("model", ModelParams), ("train", TrainParams)):
-            _check(isinstance(getattr(self, name), cls),
-                   f"{name} must be {cls.__name__}, got {type(getattr(self, name)).__name__}")
+            _check(
+                isinstance(getattr(self, name), cls),
+                f"{name} must be {cls.__name__}, got {type(getattr(self, name)).__name__}",
+            )
         _tuple(self, "class_names")
-        _check(all(isinstance(c, str) for c in self.class_names),
-               f"class_names must be strings, got {self.class_names!r}")
+        _check(
+            all(isinstance(c, str) for c in self.class_names),
+            f"class_names must be strings, got {self.class_names!r}",
+        )
         self.model.validate_for(self.audio)
 
     @classmethod
@@ -413,24 +495,34 @@ class SegmentParams(_JsonMixin):
     post_avg: float = 0.1
 
     def __post_init__(self) -> None:
-        _check(_num(self.min_gap) and 0 <= self.min_gap <= 60,
-               f"min_gap must be in [0, 60] s, got {self.min_gap!r}")
-        _check(_num(self.min_level_db) and -200 <= self.min_level_db <= 0,
-               f"min_level_db must be in [-200, 0] dB (relative to the file's peak), "
-               f"got {self.min_level_db!r}")
-        _check(_num(self.min_rise_db) and 0 < self.min_rise_db <= 60,
-               f"min_rise_db must be in (0, 60] dB, got {self.min_rise_db!r}")
-        _check(isinstance(self.backtrack, bool),
-               f"backtrack must be a bool, got {self.backtrack!r}")
-        _check(_num(self.snap_start) and 0 <= self.snap_start <= 60,
-               f"snap_start must be in [0, 60] s, got {self.snap_start!r}")
-        _check(self.max_segments is None or (_int(self.max_segments) and self.max_segments >= 1),
-               f"max_segments must be None or an integer >= 1, got {self.max_segments!r}")
+        _check(
+            _num(self.min_gap) and 0 <= self.min_gap <= 60,
+            f"min_gap must be in [0, 60] s, got {self.min_gap!r}",
+        )
+        _check(
+            _num(self.min_level_db) and -200 <= self.min_level_db <= 0,
+            f"min_level_db must be in [-200, 0] dB (relative to the file's peak), "
+            f"got {self.min_level_db!r}",
+        )
+        _check(
+            _num(self.min_rise_db) and 0 < self.min_rise_db <= 60,
+            f"min_rise_db must be in (0, 60] dB, got {self.min_rise_db!r}",
+        )
+        _check(
+            isinstance(self.backtrack, bool), f"backtrack must be a bool, got {self.backtrack!r}"
+        )
+        _check(
+            _num(self.snap_start) and 0 <= self.snap_start <= 60,
+            f"snap_start must be in [0, 60] s, got {self.snap_start!r}",
+        )
+        _check(
+            self.max_segments is None or (_int(self.max_segments) and self.max_segments >= 1),
+            f"max_segments must be None or an integer >= 1, got {self.max_segments!r}",
+        )
         _check(_num(self.delta) and self.delta >= 0, f"delta must be >= 0, got {self.delta!r}")
         for name in ("wait", "pre_max", "post_max", "pre_avg", "post_avg"):
             value = getattr(self, name)
-            _check(_num(value) and 0 <= value <= 10,
-                   f"{name} must be in [0, 10] s, got {value!r}")
+            _check(_num(value) and 0 <= value <= 10, f"{name} must be in [0, 10] s, got {value!r}")
 
 
 def params_hash(data: Any) -> str:

@@ -37,6 +37,8 @@ PALETTE = (  # colours of the folders (plotly/d3 category20)
     "#756bb1",
     "#636363",
 )
+
+
 @dataclass
 class Projection:
     """A fitted 2-D projection of embeddings.

@@ -59,9 +59,20 @@ class LatentSampler:
     counts : [1 + n_classes] embeddings behind the overall mixture and each class's
     """
 
-    def __init__(self, weights, means, covariances, groups, *, class_names: Sequence[str] = (),
-                 fingerprint: str = "", source: str = "", files: Sequence[str] = (),
-                 labels: Sequence[str] = (), counts: Sequence[int] = ()):
+    def __init__(
+        self,
+        weights,
+        means,
+        covariances,
+        groups,
+        *,
+        class_names: Sequence[str] = (),
+        fingerprint: str = "",
+        source: str = "",
+        files: Sequence[str] = (),
+        labels: Sequence[str] = (),
+        counts: Sequence[int] = (),
+    ):
         self.weights = np.asarray(weights, dtype=np.float64)
         self.means = np.asarray(means, dtype=np.float64)
         self.covariances = np.asarray(covariances, dtype=np.float64)
@@ -73,26 +84,39 @@ class LatentSampler:
         self.labels = [str(c) for c in labels]
         self.counts = [int(c) for c in counts]
         k = self.weights.shape[0]
-        if (self.weights.ndim != 1 or k == 0 or self.means.ndim != 2 or self.means.shape[0] != k
-                or self.covariances.shape != (k, self.means.shape[1], self.means.shape[1])
-                or self.groups.shape != (k,)):
+        if (
+            self.weights.ndim != 1
+            or k == 0
+            or self.means.ndim != 2
+            or self.means.shape[0] != k
+            or self.covariances.shape != (k, self.means.shape[1], self.means.shape[1])
+            or self.groups.shape != (k,)
+        ):
             raise ParameterError(
                 f"inconsistent mixture: weights {self.weights.shape}, means {self.means.shape}, "
-                f"covariances {self.covariances.shape}, groups {self.groups.shape}")
-        if not (np.all(np.isfinite(self.weights)) and np.all(np.isfinite(self.means))
-                and np.all(np.isfinite(self.covariances))):
+                f"covariances {self.covariances.shape}, groups {self.groups.shape}"
+            )
+        if not (
+            np.all(np.isfinite(self.weights))
+            and np.all(np.isfinite(self.means))
+            and np.all(np.isfinite(self.covariances))
+        ):
             raise ParameterError("mixture holds NaN or infinite values")
         if ALL not in self.groups:
             raise ParameterError("mixture has no components over all sounds (group -1)")
         if self.groups.max() >= len(self.class_names) or self.groups.min() < ALL:
-            raise ParameterError(f"component groups {sorted(set(self.groups.tolist()))} do not "
-                                 f"match {len(self.class_names)} class names")
+            raise ParameterError(
+                f"component groups {sorted(set(self.groups.tolist()))} do not "
+                f"match {len(self.class_names)} class names"
+            )
         self._chol = np.stack([_cholesky(c) for c in self.covariances])
 
     def __repr__(self) -> str:
         per = {c: int(np.sum(self.groups == i)) for i, c in enumerate(self.class_names)}
-        return (f"LatentSampler(dim={self.dim}, components={int(np.sum(self.groups == ALL))}, "
-                f"classes={per}, source={self.source!r}, fingerprint={self.fingerprint!r})")
+        return (
+            f"LatentSampler(dim={self.dim}, components={int(np.sum(self.groups == ALL))}, "
+            f"classes={per}, source={self.source!r}, fingerprint={self.fingerprint!r})"
+        )
 
     @property
     def dim(self) -> int:
@@ -104,10 +128,18 @@ class LatentSampler:
     # --- fitting ---------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, embeddings: np.ndarray, labels: Sequence[str | None] | None = None, *,
-            class_names: Sequence[str] = (), fingerprint: str = "", source: str = "",
-            files: Sequence[str] = (), seed: int = 0,
-            max_components: int = COMPONENTS[-1]) -> LatentSampler:
+    def fit(
+        cls,
+        embeddings: np.ndarray,
+        labels: Sequence[str | None] | None = None,
+        *,
+        class_names: Sequence[str] = (),
+        fingerprint: str = "",
+        source: str = "",
+        files: Sequence[str] = (),
+        seed: int = 0,
+        max_components: int = COMPONENTS[-1],
+    ) -> LatentSampler:
         """Fit the mixtures.
 
         Parameters
@@ -130,8 +162,10 @@ class LatentSampler:
         if not np.all(np.isfinite(x)):
             raise ParameterError("embeddings contain NaN or infinite values")
         class_names = [str(c) for c in class_names]
-        labs = [None if (lab is None or lab == "") else str(lab)
-                for lab in (labels if labels is not None else [None] * len(x))]
+        labs = [
+            None if (lab is None or lab == "") else str(lab)
+            for lab in (labels if labels is not None else [None] * len(x))
+        ]
         if len(labs) != len(x):
             raise ParameterError(f"{len(labs)} labels for {len(x)} embeddings")
         unknown = sorted({lab for lab in labs if lab is not None} - set(class_names))
@@ -151,23 +185,39 @@ class LatentSampler:
             # Every sound has a class: the overall mixture is the union of the class mixtures,
             # weighted by the classes' shares, so a draw lands near some class, never between.
             share = np.array(counts[1:], dtype=np.float64) / len(x)
-            parts.insert(0, (ALL, np.concatenate([w * share[g] for g, w, _, _ in parts]),
-                             np.concatenate([m for _, _, m, _ in parts]),
-                             np.concatenate([c for _, _, _, c in parts])))
+            parts.insert(
+                0,
+                (
+                    ALL,
+                    np.concatenate([w * share[g] for g, w, _, _ in parts]),
+                    np.concatenate([m for _, _, m, _ in parts]),
+                    np.concatenate([c for _, _, _, c in parts]),
+                ),
+            )
         else:
             parts.insert(0, (ALL, *_fit_gmm(x, max_components, reg, seed)))
-        return cls(np.concatenate([w for _, w, _, _ in parts]),
-                   np.concatenate([m for _, _, m, _ in parts]),
-                   np.concatenate([c for _, _, _, c in parts]),
-                   np.concatenate([np.full(len(w), g, dtype=np.int32) for g, w, _, _ in parts]),
-                   class_names=class_names, fingerprint=fingerprint, source=source, files=files,
-                   labels=["" if lab is None else lab for lab in labs] if files else (),
-                   counts=counts)
+        return cls(
+            np.concatenate([w for _, w, _, _ in parts]),
+            np.concatenate([m for _, _, m, _ in parts]),
+            np.concatenate([c for _, _, _, c in parts]),
+            np.concatenate([np.full(len(w), g, dtype=np.int32) for g, w, _, _ in parts]),
+            class_names=class_names,
+            fingerprint=fingerprint,
+            source=source,
+            files=files,
+            labels=["" if lab is None else lab for lab in labs] if files else (),
+            counts=counts,
+        )
 
     # --- drawing ---------------------------------------------------------------------------
 
-    def sample(self, n: int | None = None, *, cls: str | None = None,
-               seed: int | np.random.Generator | None = None) -> np.ndarray:
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        cls: str | None = None,
+        seed: int | np.random.Generator | None = None,
+    ) -> np.ndarray:
         """Latent points drawn from the mixture (of class ``cls`` if given).
 
         Parameters
@@ -192,8 +242,10 @@ class LatentSampler:
                 raise ParameterError(f"unknown class {cls!r}; the sampler's classes: {known}")
             group = self.class_names.index(cls)
             if not np.any(self.groups == group):
-                raise ParameterError(f"the sampler has no sounds of class {cls!r} "
-                                     f"(fitted on {self.source or 'unknown source'})")
+                raise ParameterError(
+                    f"the sampler has no sounds of class {cls!r} "
+                    f"(fitted on {self.source or 'unknown source'})"
+                )
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         idx = np.flatnonzero(self.groups == group)
         p = self.weights[idx] / self.weights[idx].sum()
@@ -214,8 +266,10 @@ class LatentSampler:
         for k in np.flatnonzero(self.groups == group):
             diff = np.linalg.solve(self._chol[k], (z - self.means[k]).T)
             logdet = 2.0 * np.sum(np.log(np.diag(self._chol[k])))
-            out.append(np.log(self.weights[k]) - 0.5 * (np.sum(diff * diff, axis=0) + logdet
-                                                         + self.dim * np.log(2 * np.pi)))
+            out.append(
+                np.log(self.weights[k])
+                - 0.5 * (np.sum(diff * diff, axis=0) + logdet + self.dim * np.log(2 * np.pi))
+            )
         stack = np.stack(out)
         top = stack.max(axis=0)
         return top + np.log(np.exp(stack - top).sum(axis=0))
@@ -228,7 +282,9 @@ class LatentSampler:
         atomic_save_npz(
             path,
             format_version=np.array(FORMAT_VERSION, dtype=np.int32),
-            weights=self.weights, means=self.means, covariances=self.covariances,
+            weights=self.weights,
+            means=self.means,
+            covariances=self.covariances,
             groups=self.groups,
             class_names=np.array(self.class_names, dtype=np.str_).reshape(-1),
             fingerprint=np.array(self.fingerprint, dtype=np.str_),
@@ -253,13 +309,21 @@ class LatentSampler:
             with np.load(path, allow_pickle=False) as data:
                 version = int(data["format_version"])
                 if version != FORMAT_VERSION:
-                    raise SamplerFileError(f"{path}: sampler format {version}, this version "
-                                           f"reads {FORMAT_VERSION}")
-                return cls(data["weights"], data["means"], data["covariances"], data["groups"],
-                           class_names=data["class_names"].tolist(),
-                           fingerprint=str(data["fingerprint"]), source=str(data["source"]),
-                           files=data["files"].tolist(), labels=data["labels"].tolist(),
-                           counts=data["counts"].tolist())
+                    raise SamplerFileError(
+                        f"{path}: sampler format {version}, this version reads {FORMAT_VERSION}"
+                    )
+                return cls(
+                    data["weights"],
+                    data["means"],
+                    data["covariances"],
+                    data["groups"],
+                    class_names=data["class_names"].tolist(),
+                    fingerprint=str(data["fingerprint"]),
+                    source=str(data["source"]),
+                    files=data["files"].tolist(),
+                    labels=data["labels"].tolist(),
+                    counts=data["counts"].tolist(),
+                )
         except SamplerFileError:
             raise
         except FileNotFoundError:
@@ -276,8 +340,9 @@ def _cholesky(cov: np.ndarray) -> np.ndarray:
         return vecs * np.sqrt(np.clip(vals, 0.0, None))
 
 
-def _fit_gmm(x: np.ndarray, max_components: int, reg: float,
-             seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fit_gmm(
+    x: np.ndarray, max_components: int, reg: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(weights [k], means [k, D], covariances [k, D, D]) of the BIC-best mixture (full or
     diagonal covariances) with at most ``max_components`` components of >= MIN_PER_COMPONENT
     points each."""
@@ -290,16 +355,23 @@ def _fit_gmm(x: np.ndarray, max_components: int, reg: float,
     from sklearn.mixture import GaussianMixture
     from threadpoolctl import threadpool_limits
 
-    candidates = [k for k in COMPONENTS
-                  if k <= max_components and k * MIN_PER_COMPONENT <= n] or [1]
+    candidates = [k for k in COMPONENTS if k <= max_components and k * MIN_PER_COMPONENT <= n] or [
+        1
+    ]
     best, best_bic = None, np.inf
     # Small matrices: one BLAS thread is faster than many (and does not oversubscribe).
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for kind in ("full", "diag"):
             for k in candidates:
-                gm = GaussianMixture(k, covariance_type=kind, reg_covar=reg, random_state=seed,
-                                     max_iter=200, n_init=1)
+                gm = GaussianMixture(
+                    k,
+                    covariance_type=kind,
+                    reg_covar=reg,
+                    random_state=seed,
+                    max_iter=200,
+                    n_init=1,
+                )
                 gm.fit(x)
                 bic = gm.bic(x)
                 if bic < best_bic:

@@ -32,11 +32,11 @@ __all__ = ["NearestNeighbors", "recall_at_k"]
 
 log = logging.getLogger(__name__)
 
-_CAL_QUERIES = 256         # library entries used to calibrate nprobe
-_CAL_K = 10                # calibrated for recall@10
+_CAL_QUERIES = 256  # library entries used to calibrate nprobe
+_CAL_K = 10  # calibrated for recall@10
 _MAX_POINTS_PER_CELL = 64  # k-means training sample per centroid
 _KMEANS_ITERS = 12
-_BLOCK_BYTES = 32 << 20    # working memory of the float64 re-measure of one block
+_BLOCK_BYTES = 32 << 20  # working memory of the float64 re-measure of one block
 _EPS32 = float(np.finfo(np.float32).eps)
 
 
@@ -84,12 +84,15 @@ class NearestNeighbors:
     >>> ids, dist = nn.query(embeddings[:3], k=5, exclude=[0, 1, 2])  # doctest: +SKIP
     """
 
-    def __init__(self, *, exact_threshold: int | None = 20000, seed: int = 0,
-                 target_recall: float = 0.98) -> None:
+    def __init__(
+        self, *, exact_threshold: int | None = 20000, seed: int = 0, target_recall: float = 0.98
+    ) -> None:
         if exact_threshold is not None and (
-                not isinstance(exact_threshold, int | np.integer) or exact_threshold < 0):
+            not isinstance(exact_threshold, int | np.integer) or exact_threshold < 0
+        ):
             raise ParameterError(
-                f"exact_threshold must be None or an integer >= 0, got {exact_threshold!r}")
+                f"exact_threshold must be None or an integer >= 0, got {exact_threshold!r}"
+            )
         if not isinstance(seed, int | np.integer):
             raise ParameterError(f"seed must be an integer, got {seed!r}")
         if not (isinstance(target_recall, int | float) and 0 < target_recall <= 1):
@@ -98,8 +101,8 @@ class NearestNeighbors:
         self.seed = int(seed)
         self.target_recall = float(target_recall)
         self._data: np.ndarray | None = None  # [n, d] float32, for the float64 re-measure
-        self._sq_max = 0.0                    # largest squared norm of an entry
-        self._index = None                    # faiss IndexFlatL2 or IndexIVFFlat
+        self._sq_max = 0.0  # largest squared norm of an entry
+        self._index = None  # faiss IndexFlatL2 or IndexIVFFlat
         self.nprobe: int | None = None
         self.build_seconds: dict[str, float] = {}
 
@@ -151,10 +154,19 @@ class NearestNeighbors:
         self._index, self.nprobe = index, index.nlist
         self.nprobe = self._calibrate()
         t3 = time.perf_counter()
-        self.build_seconds = {"train": t1 - t0, "add": t2 - t1, "calibrate": t3 - t2,
-                              "total": t3 - t0}
-        log.info("approximate index: %d entries, %d cells, nprobe %d (built in %.1f s)",
-                 n, index.nlist, self.nprobe, t3 - t0)
+        self.build_seconds = {
+            "train": t1 - t0,
+            "add": t2 - t1,
+            "calibrate": t3 - t2,
+            "total": t3 - t0,
+        }
+        log.info(
+            "approximate index: %d entries, %d cells, nprobe %d (built in %.1f s)",
+            n,
+            index.nlist,
+            self.nprobe,
+            t3 - t0,
+        )
         return self
 
     def _calibrate(self) -> int:
@@ -167,8 +179,9 @@ class NearestNeighbors:
         own = np.sort(rng.choice(n, size=min(_CAL_QUERIES, n), replace=False))
         q, excl = self._data[own], [np.array([i]) for i in own]
         nearest = _blas_knn(self._data, q, k + 1)  # exact; then drop each query's own entry
-        truth = np.take_along_axis(nearest, np.argsort(
-            nearest == own[:, None], axis=1, kind="stable")[:, :k], axis=1)
+        truth = np.take_along_axis(
+            nearest, np.argsort(nearest == own[:, None], axis=1, kind="stable")[:, :k], axis=1
+        )
 
         def recall(nprobe: int) -> float:
             return recall_at_k(self._search(q, k, excl, nprobe)[0], truth)
@@ -181,8 +194,9 @@ class NearestNeighbors:
             lo, hi = (lo, mid) if recall(mid) >= self.target_recall else (mid, hi)
         return hi
 
-    def query(self, targets: np.ndarray, k: int, exclude: Any = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def query(
+        self, targets: np.ndarray, k: int, exclude: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest entries of each target, nearest first.
 
         Parameters
@@ -204,8 +218,9 @@ class NearestNeighbors:
         if self._data is None:
             raise ParameterError("the index is empty: call fit(embeddings) first")
         single = np.ndim(targets) == 1
-        q = self._as_matrix(np.atleast_2d(targets) if single else targets, "targets",
-                            dim=self._data.shape[1])
+        q = self._as_matrix(
+            np.atleast_2d(targets) if single else targets, "targets", dim=self._data.shape[1]
+        )
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise ParameterError(f"k must be an integer >= 1, got {k!r}")
         n, m = len(self), q.shape[0]
@@ -216,8 +231,9 @@ class NearestNeighbors:
         ids, d2 = self._search(q, k, excl, self.nprobe)
         return ids, np.sqrt(d2).astype(np.float32)
 
-    def _search(self, q: np.ndarray, k: int, excl: list[np.ndarray], nprobe: int | None,
-                fetch: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def _search(
+        self, q: np.ndarray, k: int, excl: list[np.ndarray], nprobe: int | None, fetch: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k ids and float64 squared distances (ties by id); ``nprobe=None``: exact.
 
         Rows whose answer is not certain yet (exact: an entry not fetched might still be
@@ -230,8 +246,10 @@ class NearestNeighbors:
         fetch = fetch or min(n, (k if nprobe else 2 * k) + max((e.size for e in excl), default=0))
         step = max(1, _BLOCK_BYTES // (8 * d * fetch))
         if len(q) > step:
-            parts = [self._search(q[s:s + step], k, excl[s:s + step], nprobe, fetch)
-                     for s in range(0, len(q), step)]
+            parts = [
+                self._search(q[s : s + step], k, excl[s : s + step], nprobe, fetch)
+                for s in range(0, len(q), step)
+            ]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         params = None if nprobe is None else faiss.SearchParametersIVF(nprobe=nprobe)
         dist, lab = self._index.search(q, fetch, params=params)
@@ -267,7 +285,8 @@ class NearestNeighbors:
             raise ParameterError(f"{name} has dimension 0")
         if dim is not None and a.shape[1] != dim:
             raise ParameterError(
-                f"{name} have dimension {a.shape[1]}, the index holds dimension {dim}")
+                f"{name} have dimension {a.shape[1]}, the index holds dimension {dim}"
+            )
         if not np.all(np.isfinite(a)):
             raise ParameterError(f"{name} contain NaN or infinite values")
         return np.ascontiguousarray(a)
@@ -281,7 +300,7 @@ def _blas_knn(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
     """
     sq, out = np.einsum("ij,ij->i", x, x), []
     for s in range(0, len(q), 32):
-        d2 = q[s:s + 32] @ x.T
+        d2 = q[s : s + 32] @ x.T
         d2 *= -2
         d2 += sq
         for row, kth in zip(d2, np.partition(d2, k - 1, axis=1)[:, k - 1], strict=True):
@@ -300,8 +319,9 @@ def _exclude_sets(exclude: Any, m: int, single: bool) -> list[np.ndarray]:
         a = np.asarray(exclude)
         a = a[:, None] if a.ndim == 1 else a
         if a.shape[0] != m:
-            raise ParameterError(f"exclude must give ids for each of the {m} queries, "
-                                 f"got shape {np.shape(exclude)}")
+            raise ParameterError(
+                f"exclude must give ids for each of the {m} queries, got shape {np.shape(exclude)}"
+            )
         return [_id_array(row) for row in a]
     if not isinstance(exclude, Sequence) or len(exclude) != m:
         raise ParameterError(f"exclude must be None, an array [m] or [m, e], or {m} id lists")
@@ -309,8 +329,11 @@ def _exclude_sets(exclude: Any, m: int, single: bool) -> list[np.ndarray]:
 
 
 def _is_flat_ints(x: Any) -> bool:
-    return isinstance(x, Sequence) and not isinstance(x, str) and all(
-        isinstance(v, int | np.integer) for v in x)
+    return (
+        isinstance(x, Sequence)
+        and not isinstance(x, str)
+        and all(isinstance(v, int | np.integer) for v in x)
+    )
 
 
 def _id_array(x: Any) -> np.ndarray:

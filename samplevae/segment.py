@@ -42,21 +42,22 @@ __all__ = ["SegmentParams", "Slices", "segment_onsets", "segment_file", "slice_f
 
 log = logging.getLogger(__name__)
 
-_HOP_SEC = 0.008            # analysis hop
-_WIN_SEC = 0.032            # analysis window (rounded to a power of two in samples)
+_HOP_SEC = 0.008  # analysis hop
+_WIN_SEC = 0.032  # analysis window (rounded to a power of two in samples)
 _BAND_EDGES_HZ = (0.0, 200.0, 500.0, 1250.0, 3000.0, 6000.0)  # + Nyquist
-_BAND_RANGE_DB = 20.0       # a band's rise counts if it is within this of the loudest band
-_FLOOR_DB = -80.0           # band levels are floored this far below the file's loudest band
-_AFTER_SEC = 0.03           # "after" level: max from the onset to this long after the peak
-_BACKTRACK_SEC = 0.05       # how far before an envelope peak its energy minimum is looked for
-_CUT_DB = 20.0             # energy falling this far right after a "rise" marks a cut, not a hit
-_HOLD_SEC = 0.03            # "before" level: max over this long before the onset
-_RMS_SEC = 0.003            # short-time RMS window of the start refinement
-_PREROLL_SEC = 0.002        # a refined onset starts this much before the first rising sample
+_BAND_RANGE_DB = 20.0  # a band's rise counts if it is within this of the loudest band
+_FLOOR_DB = -80.0  # band levels are floored this far below the file's loudest band
+_AFTER_SEC = 0.03  # "after" level: max from the onset to this long after the peak
+_BACKTRACK_SEC = 0.05  # how far before an envelope peak its energy minimum is looked for
+_CUT_DB = 20.0  # energy falling this far right after a "rise" marks a cut, not a hit
+_HOLD_SEC = 0.03  # "before" level: max over this long before the onset
+_RMS_SEC = 0.003  # short-time RMS window of the start refinement
+_PREROLL_SEC = 0.002  # a refined onset starts this much before the first rising sample
 
 
-def segment_onsets(audio: np.ndarray, sample_rate: int,
-                   params: SegmentParams | None = None) -> np.ndarray:
+def segment_onsets(
+    audio: np.ndarray, sample_rate: int, params: SegmentParams | None = None
+) -> np.ndarray:
     """Onset times of the hits in a (long) signal.
 
     Parameters
@@ -75,8 +76,11 @@ def segment_onsets(audio: np.ndarray, sample_rate: int,
     y = np.asarray(audio, dtype=np.float32)
     if y.ndim != 1:
         raise ParameterError(f"audio must be mono [n], got shape {y.shape}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) \
-            or sample_rate < 1000:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, int | np.integer)
+        or sample_rate < 1000
+    ):
         raise ParameterError(f"sample_rate must be an integer >= 1000 Hz, got {sample_rate!r}")
     if not np.all(np.isfinite(y)):
         raise ParameterError("audio contains NaN or infinite samples")
@@ -91,15 +95,16 @@ def segment_onsets(audio: np.ndarray, sample_rate: int,
     if onsets.size and onsets[0] < params.snap_start:
         onsets[0] = 0.0
     if params.max_segments is not None and onsets.size > params.max_segments:
-        best = np.sort(np.argsort(-strength, kind="stable")[:params.max_segments])
+        best = np.sort(np.argsort(-strength, kind="stable")[: params.max_segments])
         onsets = onsets[best]
     if onsets.size == 0:
         return np.zeros(1)
     return onsets.astype(np.float64)
 
 
-def segment_file(path: str | Path, audio_params: AudioParams,
-                 params: SegmentParams | None = None) -> list[float]:
+def segment_file(
+    path: str | Path, audio_params: AudioParams, params: SegmentParams | None = None
+) -> list[float]:
     """Onsets (seconds) of the segments of one file, read at ``audio_params.sample_rate``.
 
     Files no longer than ``audio_params.sample_sec`` are one segment: ``[0.0]``.
@@ -127,9 +132,15 @@ class Slices(list):
         self.sfz = sfz
 
 
-def slice_file(path: str | Path, out_dir: str | Path, params: SegmentParams | None = None,
-               *, sfz: bool = False, overwrite: bool = False,
-               onsets: Sequence[float] | None = None) -> Slices:
+def slice_file(
+    path: str | Path,
+    out_dir: str | Path,
+    params: SegmentParams | None = None,
+    *,
+    sfz: bool = False,
+    overwrite: bool = False,
+    onsets: Sequence[float] | None = None,
+) -> Slices:
     """Cut a long take at its onsets: one wav per segment, ``<stem>_001.wav`` ...
 
     Onsets are detected on the file's mono mixdown at its own sample rate (or given as
@@ -171,10 +182,16 @@ def slice_file(path: str | Path, out_dir: str | Path, params: SegmentParams | No
         onsets_s = segment_onsets(y, sr, params)
     else:
         onsets_s = np.unique(np.asarray(onsets, dtype=np.float64))
-        if onsets_s.size == 0 or not np.all(np.isfinite(onsets_s)) or onsets_s[0] < 0 \
-                or onsets_s[-1] * sr >= y.size:
-            raise ParameterError(f"onsets must be finite seconds within the file "
-                                 f"(0 to {y.size / sr:.3f} s), got {list(onsets)[:5]}")
+        if (
+            onsets_s.size == 0
+            or not np.all(np.isfinite(onsets_s))
+            or onsets_s[0] < 0
+            or onsets_s[-1] * sr >= y.size
+        ):
+            raise ParameterError(
+                f"onsets must be finite seconds within the file "
+                f"(0 to {y.size / sr:.3f} s), got {list(onsets)[:5]}"
+            )
     try:
         info = sf.info(str(path))
         data, _ = sf.read(str(path), dtype="float32", always_2d=True)
@@ -188,8 +205,10 @@ def slice_file(path: str | Path, out_dir: str | Path, params: SegmentParams | No
     digits = max(3, len(str(onsets_s.size)))
     stem = safe_name(path.stem, "slice")
     if sfz and onsets_s.size > 92:
-        raise SampleVAEError(f"{path}: {onsets_s.size} slices do not fit the MIDI keys 36-127 "
-                             "of an SFZ: raise min_rise_db or set max_segments")
+        raise SampleVAEError(
+            f"{path}: {onsets_s.size} slices do not fit the MIDI keys 36-127 "
+            "of an SFZ: raise min_rise_db or set max_segments"
+        )
     bounds = np.append(np.round(onsets_s * sr).astype(np.int64), data.shape[0])
     targets = [out_dir / f"{stem}_{i + 1:0{digits}d}.wav" for i in range(onsets_s.size)]
     source = os.path.realpath(path)
@@ -201,7 +220,7 @@ def slice_file(path: str | Path, out_dir: str | Path, params: SegmentParams | No
     written = []
     for t, a, b in zip(targets, bounds[:-1], bounds[1:], strict=True):
         with atomic_path(t, suffix=".wav") as tmp:
-            sf.write(str(tmp), data[a:max(b, a + 1)], sr, subtype=subtype, format="WAV")
+            sf.write(str(tmp), data[a : max(b, a + 1)], sr, subtype=subtype, format="WAV")
         written.append(t)
     sfz_path = None
     if sfz:
@@ -242,13 +261,22 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
     n_mels = min(64, n_fft // 8)
     mel = librosa.feature.melspectrogram(S=S, sr=sr, n_mels=n_mels, fmax=sr / 2)
     log_mel = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
-    env = librosa.onset.onset_strength(S=log_mel, sr=sr, hop_length=hop, lag=1, max_size=3,
-                                       center=False)
+    env = librosa.onset.onset_strength(
+        S=log_mel, sr=sr, hop_length=hop, lag=1, max_size=3, center=False
+    )
     peaks = librosa.onset.onset_detect(
-        onset_envelope=env, sr=sr, hop_length=hop, units="frames", backtrack=False,
-        delta=params.delta, wait=_frames(params.wait, sr, hop),
-        pre_max=_frames(params.pre_max, sr, hop), post_max=_frames(params.post_max, sr, hop) + 1,
-        pre_avg=_frames(params.pre_avg, sr, hop), post_avg=_frames(params.post_avg, sr, hop) + 1)
+        onset_envelope=env,
+        sr=sr,
+        hop_length=hop,
+        units="frames",
+        backtrack=False,
+        delta=params.delta,
+        wait=_frames(params.wait, sr, hop),
+        pre_max=_frames(params.pre_max, sr, hop),
+        post_max=_frames(params.post_max, sr, hop) + 1,
+        pre_avg=_frames(params.pre_avg, sr, hop),
+        post_avg=_frames(params.post_avg, sr, hop) + 1,
+    )
     if peaks.size == 0:
         return np.zeros(0, np.int64), np.zeros(0)
     # backtrack: the last frame, within _BACKTRACK_SEC before each envelope peak, whose
@@ -259,15 +287,19 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
     reach = max(1, _frames(_BACKTRACK_SEC, sr, hop))
     lows = np.empty_like(peaks)
     for j, p in enumerate(peaks):
-        window = energy[max(0, p - reach):p + 1]
-        near_min = np.flatnonzero(window <= max(window.min() * 10 ** 0.1, silent))
+        window = energy[max(0, p - reach) : p + 1]
+        near_min = np.flatnonzero(window <= max(window.min() * 10**0.1, silent))
         lows[j] = p - (window.size - 1 - near_min[-1])
 
     # band levels in dB relative to the loudest band-frame, floored
     freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     edges = [e for e in _BAND_EDGES_HZ if e < sr / 2] + [sr / 2 + 1]
-    bands = np.stack([S[(freqs >= lo) & (freqs < hi)].sum(axis=0)
-                      for lo, hi in zip(edges[:-1], edges[1:], strict=True)])
+    bands = np.stack(
+        [
+            S[(freqs >= lo) & (freqs < hi)].sum(axis=0)
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        ]
+    )
     level = 10 * np.log10(np.maximum(bands, 1e-20) / max(float(bands.max()), 1e-20))
     level = np.maximum(level, _FLOOR_DB)
 
@@ -279,15 +311,18 @@ def _candidates(y: np.ndarray, sr: int, params: SegmentParams) -> tuple[np.ndarr
     rise = np.empty(peaks.size)
     for j, (p, b) in enumerate(zip(peaks, lows, strict=True)):
         e = int(min(p, b))  # first frame that may hold the new sound
-        before = (level[:, max(0, e - hold):e].max(axis=1) if e >= 1
-                  else np.full(level.shape[0], _FLOOR_DB))
-        after_lv = level[:, e:min(n_frames, p + after + 1)].max(axis=1)
+        before = (
+            level[:, max(0, e - hold) : e].max(axis=1)
+            if e >= 1
+            else np.full(level.shape[0], _FLOOR_DB)
+        )
+        after_lv = level[:, e : min(n_frames, p + after + 1)].max(axis=1)
         # only bands that carry the new sound count (not noise in an empty band)
         relevant = after_lv >= after_lv.max() - _BAND_RANGE_DB
         rise[j] = float(np.max((after_lv - before)[relevant]))
         # a sound cut off (an edit, a gate) splatters a click, then silence: not an onset
         if e >= 1 and e + win < n_frames:
-            gone = energy[e + win:e + win + 2].max() < energy[e - 1] * 10 ** (-_CUT_DB / 10)
+            gone = energy[e + win : e + win + 2].max() < energy[e - 1] * 10 ** (-_CUT_DB / 10)
             if gone:
                 rise[j] = -np.inf
         if params.backtrack:
@@ -314,16 +349,17 @@ def _refine_start(y: np.ndarray, low: int, peak: int, n_fft: int, sr: int) -> in
         return low
     power = np.convolve(y[lo:hi].astype(np.float64) ** 2, np.ones(w) / w, mode="same")
     rms = np.sqrt(power)
-    ref = float(rms[:max(1, low - lo)].max())
-    above = np.flatnonzero(rms[low - lo:] > max(2.0 * ref, SILENCE_PEAK))
+    ref = float(rms[: max(1, low - lo)].max())
+    above = np.flatnonzero(rms[low - lo :] > max(2.0 * ref, SILENCE_PEAK))
     if above.size == 0:
         return low
     first = low + int(above[0]) + w // 2  # a centred RMS window sees the sound w/2 early
     return max(0, first - int(round(_PREROLL_SEC * sr)))
 
 
-def _gate(y: np.ndarray, sr: int, starts: np.ndarray, rise: np.ndarray, peak: float,
-          params: SegmentParams) -> np.ndarray:
+def _gate(
+    y: np.ndarray, sr: int, starts: np.ndarray, rise: np.ndarray, peak: float, params: SegmentParams
+) -> np.ndarray:
     """Indices of the candidates kept by the rise, level and gap gates (in that order)."""
     cand = np.flatnonzero(np.isfinite(rise))
     if cand.size == 0:
@@ -331,8 +367,13 @@ def _gate(y: np.ndarray, sr: int, starts: np.ndarray, rise: np.ndarray, peak: fl
     # level: peak of each candidate's stretch (to the next candidate) against the file's peak
     floor = peak * 10 ** (params.min_level_db / 20)
     bounds = np.append(starts[cand], y.size)
-    loud = np.array([np.max(np.abs(y[a:max(b, a + 1)])) >= floor
-                     for a, b in zip(bounds[:-1], bounds[1:], strict=True)], dtype=bool)
+    loud = np.array(
+        [
+            np.max(np.abs(y[a : max(b, a + 1)])) >= floor
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ],
+        dtype=bool,
+    )
     # gap: greedy from the left (two peaks of one attack give the same start: one is kept)
     min_gap = max(1, int(round(params.min_gap * sr)))
     kept: list[int] = []

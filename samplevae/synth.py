@@ -22,7 +22,15 @@ from samplevae.io import atomic_write_bytes
 __all__ = ["DRUM_CLASSES", "synth_hit", "make_kit"]
 
 DRUM_CLASSES: tuple[str, ...] = (
-    "kick", "snare", "hihat_closed", "hihat_open", "tom_low", "tom_mid", "tom_high", "clap", "rim",
+    "kick",
+    "snare",
+    "hihat_closed",
+    "hihat_open",
+    "tom_low",
+    "tom_mid",
+    "tom_high",
+    "clap",
+    "rim",
 )
 KIT_SAMPLE_RATE = 44100
 
@@ -57,7 +65,9 @@ def _band(x: np.ndarray, sr: int, lo: float | None, hi: float | None, order: int
     return signal.sosfilt(sos, x)
 
 
-def _sweep_sine(t: np.ndarray, f_start: float, f_end: float, sweep: float, phase: float) -> np.ndarray:
+def _sweep_sine(
+    t: np.ndarray, f_start: float, f_end: float, sweep: float, phase: float
+) -> np.ndarray:
     freq = f_end + (f_start - f_end) * np.exp(-t / sweep)
     return np.sin(2 * np.pi * np.cumsum(freq) / (1 / (t[1] - t[0])) + phase)
 
@@ -77,8 +87,15 @@ def _snare(rng, sr):
     dur = rng.uniform(0.25, 0.6)
     t = _t(dur, sr)
     f0 = rng.uniform(160, 260)
-    tone = (np.sin(2 * np.pi * f0 * t) + 0.5 * np.sin(2 * np.pi * f0 * 1.6 * t)) * _env(t, rng.uniform(0.06, 0.15))
-    noise = _band(_noise(rng, t.size, rng.uniform(-0.6, 0.4)), sr, rng.uniform(600, 2000), rng.uniform(6000, 12000))
+    tone = (np.sin(2 * np.pi * f0 * t) + 0.5 * np.sin(2 * np.pi * f0 * 1.6 * t)) * _env(
+        t, rng.uniform(0.06, 0.15)
+    )
+    noise = _band(
+        _noise(rng, t.size, rng.uniform(-0.6, 0.4)),
+        sr,
+        rng.uniform(600, 2000),
+        rng.uniform(6000, 12000),
+    )
     noise *= _env(t, rng.uniform(0.12, 0.35))
     mix = rng.uniform(0.3, 0.7)
     return (1 - mix) * tone + mix * 1.5 * noise
@@ -123,7 +140,12 @@ def _tom(rng, sr, lo, hi):
 def _clap(rng, sr):
     dur = rng.uniform(0.3, 0.6)
     t = _t(dur, sr)
-    noise = _band(_noise(rng, t.size, rng.uniform(-0.4, 0.4)), sr, rng.uniform(700, 1200), rng.uniform(2500, 5000))
+    noise = _band(
+        _noise(rng, t.size, rng.uniform(-0.4, 0.4)),
+        sr,
+        rng.uniform(700, 1200),
+        rng.uniform(2500, 5000),
+    )
     env = np.zeros_like(t)
     start = 0.0
     for _ in range(int(rng.integers(3, 5))):
@@ -156,7 +178,9 @@ _SYNTHS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
 }
 
 
-def synth_hit(name: str, seed: int | Sequence[int] = 0, sample_rate: int = KIT_SAMPLE_RATE) -> np.ndarray:
+def synth_hit(
+    name: str, seed: int | Sequence[int] = 0, sample_rate: int = KIT_SAMPLE_RATE
+) -> np.ndarray:
     """One drum hit of class ``name`` with parameters drawn from ``seed``.
 
     Returns
@@ -203,8 +227,12 @@ def make_kit(
         raise ParameterError(f"per_class must be >= 1, got {per_class}")
     out = Path(out_dir)
     written = []
-    jobs = [(ci, name, i) for ci, name in enumerate(DRUM_CLASSES) if name in classes
-            for i in range(per_class)]
+    jobs = [
+        (ci, name, i)
+        for ci, name in enumerate(DRUM_CLASSES)
+        if name in classes
+        for i in range(per_class)
+    ]
     unknown = set(classes) - set(DRUM_CLASSES)
     if unknown:
         raise ParameterError(f"unknown drum class(es) {sorted(unknown)}")

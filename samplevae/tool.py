@@ -58,8 +58,10 @@ class SimilarResult(_SimilarFields):
         return self
 
     def __repr__(self) -> str:
-        return (f"SimilarResult(files={self.files!r}, onsets={self.onsets!r}, "
-                f"distances={self.distances!r}, ids={self.ids!r})")
+        return (
+            f"SimilarResult(files={self.files!r}, onsets={self.onsets!r}, "
+            f"distances={self.distances!r}, ids={self.ids!r})"
+        )
 
 
 class SoundSampleTool:
@@ -141,8 +143,10 @@ class SoundSampleTool:
 
     def _require_library(self):
         if self.library is None:
-            raise ModelError("this tool has no sample library: pass library_dir= when creating it "
-                             "or call load_library(folder)")
+            raise ModelError(
+                "this tool has no sample library: pass library_dir= when creating it "
+                "or call load_library(folder)"
+            )
         return self.library
 
     # --- conversions -----------------------------------------------------------------------
@@ -159,10 +163,16 @@ class SoundSampleTool:
             return features(fit_length(arr[start:], self.audio_params.n_samples), self.audio_params)
         raise ParameterError(
             f"cannot take features of an array of shape {arr.shape}: expected audio [n_samples] "
-            f"at {self.audio_params.sample_rate} Hz or features {self.audio_params.shape}")
+            f"at {self.audio_params.sample_rate} Hz or features {self.audio_params.shape}"
+        )
 
-    def embed(self, targets: Target | Sequence[Target], offsets: float | Sequence[float] = 0.0,
-              *, batch_size: int = 256) -> np.ndarray:
+    def embed(
+        self,
+        targets: Target | Sequence[Target],
+        offsets: float | Sequence[float] = 0.0,
+        *,
+        batch_size: int = 256,
+    ) -> np.ndarray:
         """Embeddings of one or many samples.
 
         Parameters
@@ -175,8 +185,10 @@ class SoundSampleTool:
         np.ndarray [shape=(n, latent_dim)] (``(latent_dim,)`` for a single target)
         """
         single = isinstance(targets, str | Path) or (
-            isinstance(targets, np.ndarray) and targets.ndim in (1, 2)
-            and (targets.ndim == 1 or targets.shape == self.audio_params.shape))
+            isinstance(targets, np.ndarray)
+            and targets.ndim in (1, 2)
+            and (targets.ndim == 1 or targets.shape == self.audio_params.shape)
+        )
         items = [targets] if single else list(targets)
         offs = [offsets] * len(items) if np.isscalar(offsets) else list(offsets)
         if len(offs) != len(items):
@@ -184,18 +196,21 @@ class SoundSampleTool:
         out = np.zeros((len(items), self.latent_dim), dtype=np.float32)
         feat_idx, feats = [], []
         for i, (t, o) in enumerate(zip(items, offs, strict=True)):
-            if isinstance(t, np.ndarray | list | tuple) and np.asarray(t).shape == (self.latent_dim,):
+            if isinstance(t, np.ndarray | list | tuple) and np.asarray(t).shape == (
+                self.latent_dim,
+            ):
                 out[i] = np.asarray(t, dtype=np.float32)
             else:
                 feat_idx.append(i)
                 feats.append(self.features_of(t, o))
         for start in range(0, len(feats), batch_size):
-            batch = np.stack(feats[start:start + batch_size])
-            out[feat_idx[start:start + batch_size]] = self.model.encode(batch)
+            batch = np.stack(feats[start : start + batch_size])
+            out[feat_idx[start : start + batch_size]] = self.model.encode(batch)
         return out[0] if single else out
 
-    def decode(self, z: np.ndarray, *, n_iter: int | None = None, seed: int | None = 0,
-               trim: bool = False) -> np.ndarray:
+    def decode(
+        self, z: np.ndarray, *, n_iter: int | None = None, seed: int | None = 0, trim: bool = False
+    ) -> np.ndarray:
         """Audio from an embedding ``[latent_dim]`` (decoder + Griffin-Lim).
 
         ``trim=False``: the whole clip, ``[n_samples]``. ``trim=True``: a one-shot that ends
@@ -206,8 +221,11 @@ class SoundSampleTool:
         z = np.asarray(z, dtype=np.float32).reshape(1, self.latent_dim)
         spec = self.model.decode(z)[0]
         if trim and float(spec.max()) < SILENT_FEATURE:
-            warnings.warn("the decoded sound is silent (its spectrogram is at the floor "
-                          "everywhere): returning a short silent clip", stacklevel=2)
+            warnings.warn(
+                "the decoded sound is silent (its spectrogram is at the floor "
+                "everywhere): returning a short silent clip",
+                stacklevel=2,
+            )
             return trim_one_shot(np.zeros(1, dtype=np.float32), self.audio_params.sample_rate)
         audio = audio_from_features(spec, self.audio_params, n_iter=n_iter, seed=seed)
         return trim_one_shot(audio, self.audio_params.sample_rate) if trim else audio
@@ -252,19 +270,29 @@ class SoundSampleTool:
             self._sampler = old
             return old
         if old is not None and old.source == "files" and old.files:
-            log.info("%s was fitted for other weights: refitting it on its %d files",
-                     self.sampler_path, len(old.files))
+            log.info(
+                "%s was fitted for other weights: refitting it on its %d files",
+                self.sampler_path,
+                len(old.files),
+            )
             try:
                 return self.fit_sampler(old.files, old.labels or None)
             except SampleVAEError as e:
-                raise ModelError(f"{self.sampler_path} was fitted for other weights and cannot "
-                                 f"be refitted on its files ({e}); call fit_sampler(files=...) "
-                                 "or generate(prior='normal')") from e
+                raise ModelError(
+                    f"{self.sampler_path} was fitted for other weights and cannot "
+                    f"be refitted on its files ({e}); call fit_sampler(files=...) "
+                    "or generate(prior='normal')"
+                ) from e
         return self.fit_sampler()
 
-    def fit_sampler(self, files: Sequence[Target] | None = None,
-                    labels: Sequence[str | None] | None = None, *, seed: int = 0,
-                    save: bool = True) -> LatentSampler:
+    def fit_sampler(
+        self,
+        files: Sequence[Target] | None = None,
+        labels: Sequence[str | None] | None = None,
+        *,
+        seed: int = 0,
+        save: bool = True,
+    ) -> LatentSampler:
         """Fit (and save to :attr:`sampler_path`) the latent sampler of random generation.
 
         Parameters
@@ -294,14 +322,24 @@ class SoundSampleTool:
             labs = self._labels_for(items, labels)
             source = "files"
             paths = [str(t) for t in items] if all(isinstance(t, str | Path) for t in items) else []
-        sampler = LatentSampler.fit(emb, labs, class_names=self.class_names, fingerprint=fp,
-                                    source=source, files=paths, seed=seed)
+        sampler = LatentSampler.fit(
+            emb,
+            labs,
+            class_names=self.class_names,
+            fingerprint=fp,
+            source=source,
+            files=paths,
+            seed=seed,
+        )
         if save:
             try:
                 sampler.save(self.sampler_path)
             except OSError as e:  # a read-only model directory: keep it for this session
-                warnings.warn(f"cannot save the latent sampler to {self.sampler_path} ({e}); "
-                              "it is used for this session only", stacklevel=2)
+                warnings.warn(
+                    f"cannot save the latent sampler to {self.sampler_path} ({e}); "
+                    "it is used for this session only",
+                    stacklevel=2,
+                )
         self._sampler = sampler
         return sampler
 
@@ -314,9 +352,14 @@ class SoundSampleTool:
         if not self.model.has_classifier:
             return [None] * len(items)
         out: list[str | None] = [None] * len(items)
-        idx = [i for i, t in enumerate(items)
-               if not (isinstance(t, np.ndarray | list | tuple)
-                       and np.asarray(t).shape == (self.latent_dim,))]
+        idx = [
+            i
+            for i, t in enumerate(items)
+            if not (
+                isinstance(t, np.ndarray | list | tuple)
+                and np.asarray(t).shape == (self.latent_dim,)
+            )
+        ]
         if idx:
             feats = np.stack([self.features_of(items[i]) for i in idx])
             pred = np.argmax(self.model.predict_classes(feats), axis=1)
@@ -328,25 +371,34 @@ class SoundSampleTool:
         from samplevae.dataset import load_dataset
 
         p, where = self.params, self.model_dir.path
-        hint = ("call tool.fit_sampler(files=[...]) with the sounds to draw near, or "
-                "generate(prior='normal')")
+        hint = (
+            "call tool.fit_sampler(files=[...]) with the sounds to draw near, or "
+            "generate(prior='normal')"
+        )
         if not p.dataset:
-            raise ModelError(f"{where} has no latent sampler and its params.json names no "
-                             f"training dataset to fit one on: {hint}")
+            raise ModelError(
+                f"{where} has no latent sampler and its params.json names no "
+                f"training dataset to fit one on: {hint}"
+            )
         try:
             ds = load_dataset(p.dataset, p.workspace)
             if ds.audio != self.audio_params:
-                raise DatasetError(f"dataset {ds.name!r} now has other audio parameters than "
-                                   "the model (it was rebuilt)")
+                raise DatasetError(
+                    f"dataset {ds.name!r} now has other audio parameters than "
+                    "the model (it was rebuilt)"
+                )
             entries = ds.split("train")
             X, y, _ = ds.load_features("train", progress=self.progress, workers=self.workers)
         except DatasetError as e:
-            raise ModelError(f"cannot fit the latent sampler of {where} on its training "
-                             f"dataset: {e}; {hint}") from e
+            raise ModelError(
+                f"cannot fit the latent sampler of {where} on its training dataset: {e}; {hint}"
+            ) from e
         keep = [i for i, e in enumerate(entries) if not e.silent]
         if not keep:
-            raise ModelError(f"cannot fit the latent sampler of {where}: dataset {ds.name!r} "
-                             f"has no (non-silent) training file; {hint}")
+            raise ModelError(
+                f"cannot fit the latent sampler of {where}: dataset {ds.name!r} "
+                f"has no (non-silent) training file; {hint}"
+            )
         log.info("fitting the latent sampler of %s on %d training files", where, len(keep))
         emb = self.model.encode(X[keep])
         labs = [ds.class_names[int(y[i])] if y[i] >= 0 else None for i in keep]
@@ -356,10 +408,17 @@ class SoundSampleTool:
 
     # --- generation ------------------------------------------------------------------------
 
-    def blend(self, audio_files: Sequence[Target] = (), weights: Sequence[float] = (),
-              normalize_weights: bool = True, variance: float = 0.0,
-              seed: int | None = None, *, prior: str = "fitted",
-              cls: str | None = None) -> np.ndarray:
+    def blend(
+        self,
+        audio_files: Sequence[Target] = (),
+        weights: Sequence[float] = (),
+        normalize_weights: bool = True,
+        variance: float = 0.0,
+        seed: int | None = None,
+        *,
+        prior: str = "fitted",
+        cls: str | None = None,
+    ) -> np.ndarray:
         """The latent point :meth:`generate` decodes: ``[latent_dim]`` float32.
 
         No files: a random point, from the latent sampler fitted to the training sounds
@@ -377,8 +436,10 @@ class SoundSampleTool:
         if cls is not None:
             self._check_class(cls)
             if files:
-                raise ParameterError("cls= chooses the class of a random sound: it cannot be "
-                                     "combined with audio_files")
+                raise ParameterError(
+                    "cls= chooses the class of a random sound: it cannot be "
+                    "combined with audio_files"
+                )
             if prior != "fitted":
                 raise ParameterError("cls= needs prior='fitted' (N(0, I) has no classes)")
         if not files:
@@ -391,13 +452,17 @@ class SoundSampleTool:
             w = np.asarray(list(weights), dtype=np.float64)
             if w.shape != (len(files),):
                 if len(w):
-                    log.warning("got %d weights for %d files: using equal weights", len(w), len(files))
+                    log.warning(
+                        "got %d weights for %d files: using equal weights", len(w), len(files)
+                    )
                 w = np.ones(len(files))
             if normalize_weights:
                 total = w.sum()
                 if np.isclose(total, 0.0):
-                    warnings.warn("weights sum to 0 and cannot be normalised: using equal weights",
-                                  stacklevel=3)
+                    warnings.warn(
+                        "weights sum to 0 and cannot be normalised: using equal weights",
+                        stacklevel=3,
+                    )
                     w = np.ones(len(files)) / len(files)
                 else:
                     w = w / total
@@ -410,11 +475,14 @@ class SoundSampleTool:
 
     def _check_class(self, cls: str) -> None:
         if not self.class_names:
-            raise ModelError(f"model {self.model_dir.path} has no classes (it was trained on a "
-                             "dataset without classes): cls= is not available")
+            raise ModelError(
+                f"model {self.model_dir.path} has no classes (it was trained on a "
+                "dataset without classes): cls= is not available"
+            )
         if cls not in self.class_names:
-            raise ParameterError(f"unknown class {cls!r}; the model's classes: "
-                                 f"{', '.join(self.class_names)}")
+            raise ParameterError(
+                f"unknown class {cls!r}; the model's classes: {', '.join(self.class_names)}"
+            )
 
     def generate(
         self,
@@ -457,16 +525,26 @@ class SoundSampleTool:
             weights = kwargs.pop("weigths")
         if kwargs:
             raise TypeError(f"generate() got unexpected keyword argument(s) {sorted(kwargs)}")
-        z = self.blend(audio_files, weights, normalize_weights, variance, seed, prior=prior,
-                       cls=cls)
+        z = self.blend(
+            audio_files, weights, normalize_weights, variance, seed, prior=prior, cls=cls
+        )
         audio = self.decode(z, n_iter=n_iter, seed=seed if seed is not None else 0, trim=trim)
         if out_file is not None:
             write_wav(out_file, audio, self.audio_params.sample_rate)
         return audio
 
-    def interpolate(self, a: Target, b: Target, steps: int = 5, *, out_dir: str | Path | None = None,
-                    prefix: str = "interp", overwrite: bool = False,
-                    n_iter: int | None = None, trim: bool = False) -> list[np.ndarray]:
+    def interpolate(
+        self,
+        a: Target,
+        b: Target,
+        steps: int = 5,
+        *,
+        out_dir: str | Path | None = None,
+        prefix: str = "interp",
+        overwrite: bool = False,
+        n_iter: int | None = None,
+        trim: bool = False,
+    ) -> list[np.ndarray]:
         """``steps`` sounds on the straight line from ``a``'s embedding to ``b``'s (both ends
         included). With ``out_dir``, also writes ``<prefix>_NN.wav``; existing files are
         not overwritten unless ``overwrite=True``. Whole clips of one length by default;
@@ -490,8 +568,15 @@ class SoundSampleTool:
 
     # --- similarity ------------------------------------------------------------------------
 
-    def find_similar(self, target: Target, num_similar: int = 1, display: bool = True, *,
-                     offset: float = 0.0, exclude_self: bool = False) -> SimilarResult:
+    def find_similar(
+        self,
+        target: Target,
+        num_similar: int = 1,
+        display: bool = True,
+        *,
+        offset: float = 0.0,
+        exclude_self: bool = False,
+    ) -> SimilarResult:
         """The library entries nearest to ``target`` in latent space (Euclidean).
 
         Returns
@@ -510,8 +595,12 @@ class SoundSampleTool:
         ids, dists = lib.search(query[None, :], num_similar, exclude=exclude)
         keep = ids[0] >= 0
         ids, dists = ids[0][keep], dists[0][keep]
-        result = SimilarResult([lib.paths[i] for i in ids], [float(lib.onsets[i]) for i in ids],
-                                 [float(d) for d in dists], [int(i) for i in ids])
+        result = SimilarResult(
+            [lib.paths[i] for i in ids],
+            [float(lib.onsets[i]) for i in ids],
+            [float(d) for d in dists],
+            [int(i) for i in ids],
+        )
         if display:
             for rank, (f, o, d) in enumerate(zip(*result, strict=True), 1):
                 print(f"{rank:>3}. {f}  (onset {o:.2f} s, distance {d:.3f})")
@@ -519,18 +608,28 @@ class SoundSampleTool:
 
     # --- classification --------------------------------------------------------------------
 
-    def find_duplicates(self, threshold: float | None = None, *, exact: bool = True,
-                        within_file: bool = False, fraction: float | None = None,
-                        progress: bool = False):
+    def find_duplicates(
+        self,
+        threshold: float | None = None,
+        *,
+        exact: bool = True,
+        within_file: bool = False,
+        fraction: float | None = None,
+        progress: bool = False,
+    ):
         """Groups of byte-identical files and of near-identical library entries (closer than
         ``threshold`` in latent space); see :func:`samplevae.duplicates.find_duplicates`.
         Nothing is moved or deleted."""
         from samplevae.duplicates import DEFAULT_FRACTION, find_duplicates
 
-        return find_duplicates(self._require_library(), threshold, exact=exact,
-                               within_file=within_file,
-                               fraction=DEFAULT_FRACTION if fraction is None else fraction,
-                               progress=progress)
+        return find_duplicates(
+            self._require_library(),
+            threshold,
+            exact=exact,
+            within_file=within_file,
+            fraction=DEFAULT_FRACTION if fraction is None else fraction,
+            progress=progress,
+        )
 
     def export(self, selection, out_dir: str | Path, **kwargs):
         """Export samples (paths, a :meth:`find_similar` result, generated sounds) as a kit:
@@ -550,7 +649,9 @@ class SoundSampleTool:
             The model was trained without classes.
         """
         if not self.model.has_classifier:
-            raise ModelError(f"model {self.model_dir.path} has no classifier: it was trained on a "
-                             "dataset without classes (make-dataset --classes)")
+            raise ModelError(
+                f"model {self.model_dir.path} has no classifier: it was trained on a "
+                "dataset without classes (make-dataset --classes)"
+            )
         probs = self.model.predict_classes(self.features_of(target, offset)[None])[0]
         return probs, self.class_names[int(np.argmax(probs))]

@@ -44,8 +44,15 @@ def kit_dataset(kit_dir, workspace):
     """The kit as a dataset with classes, at the tiny audio parameters."""
     from samplevae.dataset import make_dataset
 
-    return make_dataset("kit", kit_dir, classes=True, workspace=workspace,
-                        audio_params=TINY_AUDIO, train_ratio=0.75, progress=False)
+    return make_dataset(
+        "kit",
+        kit_dir,
+        classes=True,
+        workspace=workspace,
+        audio_params=TINY_AUDIO,
+        train_ratio=0.75,
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -54,8 +61,14 @@ def tiny_model_dir(tmp_path_factory, kit_dataset, workspace, tiny_params):
     from samplevae.training import train
 
     logdir = tmp_path_factory.mktemp("models") / "tiny"
-    train(logdir, kit_dataset.name, workspace=workspace, run_params=tiny_params,
-          num_steps=60, progress=False)
+    train(
+        logdir,
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=tiny_params,
+        num_steps=60,
+        progress=False,
+    )
     return logdir
 
 

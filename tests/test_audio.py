@@ -60,7 +60,9 @@ FORMATS = [  # (extension, libsndfile format, subtype)
 ]
 
 
-@pytest.mark.parametrize(("ext", "fmt", "subtype"), FORMATS, ids=[f[0] + "-" + f[2] for f in FORMATS])
+@pytest.mark.parametrize(
+    ("ext", "fmt", "subtype"), FORMATS, ids=[f[0] + "-" + f[2] for f in FORMATS]
+)
 def test_every_format_loads_with_its_pitch(tmp_path, ext, fmt, subtype):
     sr, freq = 44100, 440.0
     path = tmp_path / f"tone{ext}"
@@ -71,24 +73,38 @@ def test_every_format_loads_with_its_pitch(tmp_path, ext, fmt, subtype):
     head = y[: P.sample_rate]  # the 1 s of tone (lossy codecs may shift it by a few ms)
     assert abs(peak_hz(head, P.sample_rate) - freq) <= 1.0
     assert 0.4 < np.max(np.abs(head)) < 0.6
-    assert np.max(np.abs(y[int(1.2 * P.sample_rate):])) < 0.01  # then the zero padding
+    assert np.max(np.abs(y[int(1.2 * P.sample_rate) :])) < 0.01  # then the zero padding
 
 
 def test_every_listed_extension_is_covered():
     assert {f[0].lower() for f in FORMATS} == set(AUDIO_EXTENSIONS)
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("a.wav", True), ("a.WAV", True), ("a.Aif", True), ("a.aiff", True), ("a.flac", True),
-    ("a.OGG", True), ("a.mp3", True), ("dir.with.dots/a.mp3", True),
-    ("a.txt", False), ("a.wav.txt", False), ("a.npy", False), ("wav", False), (".wav", False),
-    ("a.m4a", False),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("a.wav", True),
+        ("a.WAV", True),
+        ("a.Aif", True),
+        ("a.aiff", True),
+        ("a.flac", True),
+        ("a.OGG", True),
+        ("a.mp3", True),
+        ("dir.with.dots/a.mp3", True),
+        ("a.txt", False),
+        ("a.wav.txt", False),
+        ("a.npy", False),
+        ("wav", False),
+        (".wav", False),
+        ("a.m4a", False),
+    ],
+)
 def test_is_audio_file(name, expected):
     assert is_audio_file(name) is expected
 
 
 # --- sample rates -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000, 96000])
 @pytest.mark.parametrize("freq", [440.0, 3000.0])
@@ -103,8 +119,8 @@ def test_any_sample_rate_is_resampled_keeping_pitch_and_level(tmp_path, sr, freq
     assert np.max(np.abs(head[1000:-1000])) == pytest.approx(0.5, abs=0.02)
     # duration kept: 1 s of tone, then silence
     env = np.abs(y)
-    assert env[int(0.95 * P.sample_rate):int(0.99 * P.sample_rate)].max() > 0.4
-    assert env[int(1.05 * P.sample_rate):].max() < 0.01
+    assert env[int(0.95 * P.sample_rate) : int(0.99 * P.sample_rate)].max() > 0.4
+    assert env[int(1.05 * P.sample_rate) :].max() < 0.01
 
 
 @pytest.mark.parametrize("target", [8000, 22050, 44100])
@@ -145,8 +161,9 @@ DEPTHS = [  # (extension, format, subtype, quantisation step)
 ]
 
 
-@pytest.mark.parametrize(("ext", "fmt", "subtype", "step"), DEPTHS,
-                         ids=[f"{d[1]}-{d[2]}" for d in DEPTHS])
+@pytest.mark.parametrize(
+    ("ext", "fmt", "subtype", "step"), DEPTHS, ids=[f"{d[1]}-{d[2]}" for d in DEPTHS]
+)
 def test_every_bit_depth_reads_the_samples(tmp_path, rng, ext, fmt, subtype, step):
     x = rng.uniform(-0.9, 0.9, 16000).astype(np.float32)
     path = tmp_path / f"noise{ext}"
@@ -158,6 +175,7 @@ def test_every_bit_depth_reads_the_samples(tmp_path, rng, ext, fmt, subtype, ste
 
 
 # --- channels ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("channels", [1, 2, 4])
 @pytest.mark.parametrize("ext", [".wav", ".flac", ".aiff"])
@@ -186,6 +204,7 @@ def test_opposite_stereo_channels_cancel(tmp_path, subtype):
 
 # --- offset, padding, cropping ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("offset", [0.0, 0.25, 0.5, 1.0, 2.5])
 def test_offset_picks_the_right_slice(tmp_path, rng, offset):
     x = rng.uniform(-0.9, 0.9, 3 * 16000).astype(np.float32)  # 3 s of distinct samples
@@ -207,7 +226,7 @@ def test_offset_with_resampling_shifts_the_content(tmp_path):
     y1 = load_audio(path, P, offset=1.0)
     assert abs(peak_hz(y0[1000:15000], 16000) - 440.0) <= 2.0
     assert abs(peak_hz(y1[1000:15000], 16000) - 2000.0) <= 2.0
-    assert np.max(np.abs(y1[int(1.05 * 16000):])) < 0.01  # past the file's end: padding
+    assert np.max(np.abs(y1[int(1.05 * 16000) :])) < 0.01  # past the file's end: padding
 
 
 def test_read_audio_offset_and_duration(tmp_path, rng):
@@ -257,7 +276,9 @@ def test_fit_length_copies():
     assert x[0] == 1
 
 
-@pytest.mark.parametrize(("peak", "silent"), [(0.0, True), (1e-7, True), (1e-3, False), (1.0, False)])
+@pytest.mark.parametrize(
+    ("peak", "silent"), [(0.0, True), (1e-7, True), (1e-3, False), (1.0, False)]
+)
 def test_is_silent(peak, silent):
     x = np.zeros(100, dtype=np.float32)
     x[50] = peak
@@ -273,8 +294,10 @@ def test_paths_may_be_str_or_path(tmp_path):
 
 # --- writing ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("subtype", "tol"), [("PCM_16", 1 / 2**15), ("PCM_24", 1 / 2**23),
-                                              ("FLOAT", 0.0)])
+
+@pytest.mark.parametrize(
+    ("subtype", "tol"), [("PCM_16", 1 / 2**15), ("PCM_24", 1 / 2**23), ("FLOAT", 0.0)]
+)
 def test_write_wav_round_trip(tmp_path, rng, subtype, tol):
     x = rng.uniform(-0.9, 0.9, 4000).astype(np.float32)
     path = write_wav(tmp_path / "sub" / "out.wav", x, 16000, subtype=subtype)

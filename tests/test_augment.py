@@ -28,17 +28,17 @@ def _hits(n: int = 6) -> np.ndarray:
 
 def test_augmented_features_stay_valid_features_and_are_reproducible():
     x = _hits()
-    x = np.concatenate([x, np.zeros_like(x[:1])])           # and one silent clip
+    x = np.concatenate([x, np.zeros_like(x[:1])])  # and one silent clip
     a = augment_features(tf.constant(x), tf.constant([1, 2])).numpy()
     assert a.shape == x.shape and np.isfinite(a).all()
     assert a.min() >= 0.0 and a.max() <= 1.0
     np.testing.assert_allclose(a[:-1].max(axis=(1, 2)), 1.0, atol=1e-6)  # peak stays the reference
-    assert not a[-1].any()                                   # silence stays silent
+    assert not a[-1].any()  # silence stays silent
     again = augment_features(tf.constant(x), tf.constant([1, 2])).numpy()
-    np.testing.assert_array_equal(a, again)                  # same seed, same batch
+    np.testing.assert_array_equal(a, again)  # same seed, same batch
     other = augment_features(tf.constant(x), tf.constant([1, 3])).numpy()
-    assert np.abs(other - a).mean() > 1e-3                   # another step, another draw
-    assert np.abs(a - x).mean() > 1e-3                       # it does change the sounds
+    assert np.abs(other - a).mean() > 1e-3  # another step, another draw
+    assert np.abs(a - x).mean() > 1e-3  # it does change the sounds
 
 
 def test_no_augmentation_with_probability_zero_except_the_tail_mix():
@@ -50,9 +50,16 @@ def test_no_augmentation_with_probability_zero_except_the_tail_mix():
 
 def test_onset_offset_moves_the_hit_later_never_earlier():
     x = _hits(4)
-    cfg = AugmentConfig(p=1.0, tilt_db=0.0, bell_db=0.0, noise_db=(-200.0, -199.0),
-                        room_db=(-200.0, -199.0), fade_db_per_frame=(0.0, 0.0),
-                        mix_db=(-200.0, -199.0), max_shift=4)
+    cfg = AugmentConfig(
+        p=1.0,
+        tilt_db=0.0,
+        bell_db=0.0,
+        noise_db=(-200.0, -199.0),
+        room_db=(-200.0, -199.0),
+        fade_db_per_frame=(0.0, 0.0),
+        mix_db=(-200.0, -199.0),
+        max_shift=4,
+    )
     onset = (x > 0.5).argmax(axis=2).min(axis=1)
     shifts = []
     for s in range(5):
@@ -83,8 +90,12 @@ def test_nca_gradient_pulls_classmates_together():
 
     def spread():
         zz = z.numpy()
-        return np.mean([np.linalg.norm(zz[y.numpy() == c] - zz[y.numpy() == c].mean(0), axis=1).mean()
-                        for c in range(3)])
+        return np.mean(
+            [
+                np.linalg.norm(zz[y.numpy() == c] - zz[y.numpy() == c].mean(0), axis=1).mean()
+                for c in range(3)
+            ]
+        )
 
     before = spread()
     for _ in range(50):
@@ -94,8 +105,9 @@ def test_nca_gradient_pulls_classmates_together():
     assert spread() < before * 0.8
 
 
-@pytest.mark.parametrize("field,value", [("classifier_weight", -1), ("metric_weight", -0.1),
-                                         ("metric_temperature", 0)])
+@pytest.mark.parametrize(
+    "field,value", [("classifier_weight", -1), ("metric_weight", -0.1), ("metric_temperature", 0)]
+)
 def test_loss_weights_are_validated(field, value):
     from samplevae.errors import ParameterError
     from samplevae.params import ModelParams
@@ -104,8 +116,10 @@ def test_loss_weights_are_validated(field, value):
         ModelParams(**{field: value})
 
 
-@pytest.mark.parametrize("field,value", [("schedule", "linear"), ("warmup_steps", -1),
-                                         ("final_lr_ratio", 0), ("augment", "yes")])
+@pytest.mark.parametrize(
+    "field,value",
+    [("schedule", "linear"), ("warmup_steps", -1), ("final_lr_ratio", 0), ("augment", "yes")],
+)
 def test_schedule_and_augment_are_validated(field, value):
     from samplevae.errors import ParameterError
     from samplevae.params import TrainParams

@@ -407,20 +407,31 @@ def test_validation_through_test_step_is_deterministic_and_leaves_training_alone
 
 def test_cosine_lr_warms_up_then_decays_to_the_end_of_the_step_count():
     model = FakeModel(step=0, learning_rate=1.0)
-    cb = attach(CosineLR(PlateauSchedule(1e-3), 10, learning_rate=1e-3, warmup_steps=10,
-                         final_ratio=0.01, num_steps=100), model)
+    cb = attach(
+        CosineLR(
+            PlateauSchedule(1e-3),
+            10,
+            learning_rate=1e-3,
+            warmup_steps=10,
+            final_ratio=0.01,
+            num_steps=100,
+        ),
+        model,
+    )
     cb.on_train_begin()
     rates = []
     for step in range(100):
         cb.set_model(model.at(step))
         cb.on_train_batch_begin(0)
         rates.append(float(model.optimizer.learning_rate))
-    assert rates[0] == pytest.approx(1e-4)                     # 1/10 of the way up
-    assert max(rates) == pytest.approx(1e-3, rel=0.05)         # reaches the base rate
+    assert rates[0] == pytest.approx(1e-4)  # 1/10 of the way up
+    assert max(rates) == pytest.approx(1e-3, rel=0.05)  # reaches the base rate
     peak = int(np.argmax(rates))
     assert 8 <= peak <= 12
-    assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:], strict=False))  # then only down
-    assert rates[-1] < 2.5e-5                                  # ends near final_ratio * base
+    assert all(
+        a >= b for a, b in zip(rates[peak:], rates[peak + 1 :], strict=False)
+    )  # then only down
+    assert rates[-1] < 2.5e-5  # ends near final_ratio * base
     # validations are recorded but never change the rate, and never stop training
     logs = {"val_loss": 5.0}
     cb.set_model(model.at(100))
@@ -432,8 +443,18 @@ def test_cosine_lr_warms_up_then_decays_to_the_end_of_the_step_count():
 def test_cosine_lr_follows_the_time_budget():
     model = FakeModel(step=0, learning_rate=1.0)
     start = time.monotonic()
-    cb = attach(CosineLR(PlateauSchedule(1e-3), 10, learning_rate=1e-3, warmup_steps=0,
-                         final_ratio=0.1, time_budget=3600.0, start=start - 1800.0), model)
+    cb = attach(
+        CosineLR(
+            PlateauSchedule(1e-3),
+            10,
+            learning_rate=1e-3,
+            warmup_steps=0,
+            final_ratio=0.1,
+            time_budget=3600.0,
+            start=start - 1800.0,
+        ),
+        model,
+    )
     cb.on_train_batch_begin(0)
     assert float(model.optimizer.learning_rate) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5), rel=1e-3)
     with pytest.raises(ValueError):

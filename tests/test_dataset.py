@@ -44,8 +44,9 @@ def make_tree(root: Path, sizes: dict[str, int]) -> dict[str, list[Path]]:
     """root/<class>/<class>_NN.wav, tones of distinct pitch."""
     out = {}
     for ci, (name, n) in enumerate(sizes.items()):
-        out[name] = [tone_wav(root / name / f"{name}_{i:02d}.wav", 100.0 + 50 * ci + 7 * i)
-                     for i in range(n)]
+        out[name] = [
+            tone_wav(root / name / f"{name}_{i:02d}.wav", 100.0 + 50 * ci + 7 * i) for i in range(n)
+        ]
     return out
 
 
@@ -58,6 +59,7 @@ def build(name, roots, ws, **kwargs):
 
 # --- bad input --------------------------------------------------------------------------------
 # Each maker writes one bad file (or link) at ``path`` and returns the path to expect in the report.
+
 
 def _empty(path):
     path.write_bytes(b"")
@@ -85,6 +87,7 @@ def _float_with(value):
         x[1234] = value
         sf.write(path, x, 16000, subtype="FLOAT")
         return path
+
     return make
 
 
@@ -162,8 +165,16 @@ def test_silent_file_is_flagged_and_kept(tmp_path):
     assert load_dataset("d", tmp_path / "ws").entries == ds.entries  # flag survives the manifest
 
 
-@pytest.mark.parametrize("name", ["kick drum 01.wav", "Grosse Trommel – Schlag ü.wav",
-                                  "太鼓 サンプル.wav", "emoji 🥁.flac", "'quote\" & $dollar.wav"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kick drum 01.wav",
+        "Grosse Trommel – Schlag ü.wav",
+        "太鼓 サンプル.wav",
+        "emoji 🥁.flac",
+        "'quote\" & $dollar.wav",
+    ],
+)
 def test_unicode_and_spaces_in_paths_load(tmp_path, name):
     folder = tmp_path / "my samples ✓" / "class ä"
     path = folder / name
@@ -237,7 +248,8 @@ def test_directory_symlink_to_parent_does_not_hang(tmp_path):
     files, problems = find_audio_files(root)
     assert sorted(files) == sorted(sum(good.values(), []))  # each file once
     assert [(p.path, p.reason) for p in problems] == [
-        (str(link), "symlink loop (folder already visited)")]
+        (str(link), "symlink loop (folder already visited)")
+    ]
     ds = build("d", root, tmp_path / "ws", classes=True)
     assert len(ds.entries) == 4 and ds.class_names == ["a", "b"]
     assert str(link) in ds.summary()
@@ -319,6 +331,7 @@ def test_a_mix_of_every_bad_case_in_one_run(tmp_path):
 
 # --- split ------------------------------------------------------------------------------------
 
+
 def _expected_valid(n: int, ratio: float) -> int:
     k = round(n * (1 - ratio))
     return 0 if n < 2 else min(max(k, 1), n - 1)
@@ -389,13 +402,20 @@ def test_bad_train_ratio(tmp_path, ratio):
 
 # --- several roots, paths -----------------------------------------------------------------------
 
+
 def test_several_roots_and_every_extension(tmp_path):
     r1, r2 = tmp_path / "one", tmp_path / "two"
     make_tree(r1, {"kick": 2})
     make_tree(r2, {"kick": 1, "snare": 2})
     x = 0.5 * np.sin(np.arange(3000) / 5)
-    for ext, fmt in [(".AIF", "AIFF"), (".aiff", "AIFF"), (".Flac", "FLAC"), (".ogg", "OGG"),
-                     (".MP3", "MP3"), (".WAV", "WAV")]:
+    for ext, fmt in [
+        (".AIF", "AIFF"),
+        (".aiff", "AIFF"),
+        (".Flac", "FLAC"),
+        (".ogg", "OGG"),
+        (".MP3", "MP3"),
+        (".WAV", "WAV"),
+    ]:
         sf.write(r2 / "snare" / f"s{ext}", x, 16000, format=fmt)
     (r2 / "snare" / "readme.txt").write_text("ignored")
     ds = build("d", [r1, r2], tmp_path / "ws", classes=True)
@@ -417,6 +437,7 @@ def test_relative_roots_give_absolute_paths(tmp_path, monkeypatch):
 
 
 # --- cache through make_dataset -----------------------------------------------------------------
+
 
 def test_second_make_dataset_computes_nothing(tmp_path, count_calls):
     root = tmp_path / "samples"
@@ -470,6 +491,7 @@ def test_load_features_names_a_vanished_file(tmp_path):
 
 # --- manifest ---------------------------------------------------------------------------------
 
+
 def test_manifest_round_trip(kit_dataset, workspace):
     ds = load_dataset(kit_dataset.name, workspace)
     assert ds == kit_dataset
@@ -478,8 +500,17 @@ def test_manifest_round_trip(kit_dataset, workspace):
     data = json.loads(workspace.dataset_path(ds.name).read_text())
     assert data["n_files"] == len(ds.entries) and data["counts"] == ds.counts()
     assert AudioParams.from_dict(data["audio"]) == kit_dataset.audio
-    assert set(data) >= {"name", "roots", "audio", "files", "class_names", "counts", "skipped",
-                         "train_ratio", "seed"}
+    assert set(data) >= {
+        "name",
+        "roots",
+        "audio",
+        "files",
+        "class_names",
+        "counts",
+        "skipped",
+        "train_ratio",
+        "seed",
+    }
 
 
 def test_kit_dataset_counts(kit_dataset):
@@ -524,7 +555,9 @@ def test_load_unknown_dataset_lists_known_ones(tmp_path):
     build("drums", root, ws)
     build("loops", root, ws)
     assert list_datasets(ws) == ["drums", "loops"]
-    with pytest.raises(DatasetError, match=r"no dataset named 'nope'.*known datasets: drums, loops"):
+    with pytest.raises(
+        DatasetError, match=r"no dataset named 'nope'.*known datasets: drums, loops"
+    ):
         load_dataset("nope", ws)
 
 
@@ -573,12 +606,14 @@ def test_make_dataset_classifier_alias(tmp_path):
     root = tmp_path / "samples"
     make_tree(root, {"a": 3, "b": 3})
     ws = Workspace(tmp_path / "ws")
-    a = make_dataset_classifier("c", root, workspace=ws, audio_params=TINY, progress=False,
-                                workers=1)
+    a = make_dataset_classifier(
+        "c", root, workspace=ws, audio_params=TINY, progress=False, workers=1
+    )
     b = build("c2", root, ws, classes=True)
     assert a.class_names == b.class_names == ["a", "b"]
     assert [(e.path, e.label, e.split) for e in a.entries] == [
-        (e.path, e.label, e.split) for e in b.entries]
+        (e.path, e.label, e.split) for e in b.entries
+    ]
     assert samplevae.make_dataset is make_dataset and samplevae.load_dataset is load_dataset
 
 
@@ -594,6 +629,7 @@ def test_workspace_default_from_environment(tmp_path, monkeypatch):
 
 
 # --- command line -----------------------------------------------------------------------------
+
 
 def _cli(args, capsys):
     from samplevae.cli import main
@@ -611,9 +647,24 @@ def test_cli_make_dataset_reports_and_saves(tmp_path, capsys):
     make_tree(root, {"a": 3, "b": 3})
     junk = _text(root / "b" / "junk.wav")
     ws = tmp_path / "ws"
-    code, out, _ = _cli(["make-dataset", "--data-dir", root, "--dataset-name", "cli", "--classes",
-                         "--train-ratio", "0.6", "--seed", "2", "--workspace", ws, *CLI_AUDIO],
-                        capsys)
+    code, out, _ = _cli(
+        [
+            "make-dataset",
+            "--data-dir",
+            root,
+            "--dataset-name",
+            "cli",
+            "--classes",
+            "--train-ratio",
+            "0.6",
+            "--seed",
+            "2",
+            "--workspace",
+            ws,
+            *CLI_AUDIO,
+        ],
+        capsys,
+    )
     assert code == 0
     assert f"{junk}: not a readable audio file" in out
     assert str(Workspace(ws).dataset_path("cli")) in out
@@ -623,8 +674,20 @@ def test_cli_make_dataset_reports_and_saves(tmp_path, capsys):
     assert (ds.train_ratio, ds.seed) == (0.6, 2)
     assert [s.path for s in ds.skipped] == [str(junk)]
     # the original's command name makes classes without --classes
-    code, out, _ = _cli(["make_dataset_classifier", "--data_dir", root, "--dataset_name", "orig",
-                         "--workspace", ws, "--json", *CLI_AUDIO], capsys)
+    code, out, _ = _cli(
+        [
+            "make_dataset_classifier",
+            "--data_dir",
+            root,
+            "--dataset_name",
+            "orig",
+            "--workspace",
+            ws,
+            "--json",
+            *CLI_AUDIO,
+        ],
+        capsys,
+    )
     assert code == 0
     report = json.loads(out)
     assert report["class_names"] == ["a", "b"] and report["n_files"] == 6
@@ -635,15 +698,29 @@ def test_cli_make_dataset_reports_and_saves(tmp_path, capsys):
     assert code == 0 and "dataset 'cli': 6 files" in out
 
 
-@pytest.mark.parametrize(("make", "words"), [
-    (lambda p: None, "does not exist"),
-    (lambda p: p.mkdir(), "no audio files"),
-])
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.mkdir(), "no audio files"),
+    ],
+)
 def test_cli_bad_root_is_a_clear_error(tmp_path, capsys, make, words):
     root = tmp_path / "root"
     make(root)
-    code, out, err = _cli(["make-dataset", "--data-dir", root, "--dataset-name", "d",
-                           "--workspace", tmp_path / "ws", *CLI_AUDIO], capsys)
+    code, out, err = _cli(
+        [
+            "make-dataset",
+            "--data-dir",
+            root,
+            "--dataset-name",
+            "d",
+            "--workspace",
+            tmp_path / "ws",
+            *CLI_AUDIO,
+        ],
+        capsys,
+    )
     assert code == 1
     assert err.startswith("error: ") and words in err and "Traceback" not in err
 
@@ -660,9 +737,24 @@ def test_console_script_make_dataset(tmp_path):
     root = tmp_path / "samples"
     make_tree(root, {"a": 2, "b": 2})
     exe = Path(sys.executable).parent / "samplevae"
-    out = subprocess.run([str(exe), "make-dataset", "--data-dir", str(root), "--dataset-name",
-                          "sub", "--classes", "--workspace", str(tmp_path / "ws"), *CLI_AUDIO],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            str(exe),
+            "make-dataset",
+            "--data-dir",
+            str(root),
+            "--dataset-name",
+            "sub",
+            "--classes",
+            "--workspace",
+            str(tmp_path / "ws"),
+            *CLI_AUDIO,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "dataset 'sub': 4 files (2 train, 2 valid)" in out.stdout
     assert load_dataset("sub", tmp_path / "ws").class_names == ["a", "b"]

@@ -46,8 +46,17 @@ def test_demo_searches_and_classifies(demo_out):
         dists = [r["distance"] for r in item["results"]]
         assert len(dists) == 5 and dists == sorted(dists)
         assert item["target"] not in [r["file"] for r in item["results"]]
-    classes = {"kick", "snare", "hihat_closed", "hihat_open", "tom_low", "tom_mid", "tom_high",
-               "clap", "rim"}
+    classes = {
+        "kick",
+        "snare",
+        "hihat_closed",
+        "hihat_open",
+        "tom_low",
+        "tom_mid",
+        "tom_high",
+        "clap",
+        "rim",
+    }
     assert summary["predictions"] and all(p["predicted"] in classes for p in summary["predictions"])
     assert 0.0 <= summary["validation_balanced_accuracy"] <= 1.0
 
@@ -56,13 +65,20 @@ def test_demo_searches_and_classifies(demo_out):
 def test_demo_report_is_self_contained_with_pictures_and_players(demo_out):
     html = (demo_out / "report.html").read_text()
     # the demo's 3 sounds, the blend, the similarity target and its 5 results
-    assert len(re.findall(r'<audio[^>]*controls', html)) >= 3 + 1 + 6
+    assert len(re.findall(r"<audio[^>]*controls", html)) >= 3 + 1 + 6
     assert html.count("data:image/png;base64,") >= 4  # curves, confusion, map, spectrograms
     nb = json.loads((demo_out / "report.ipynb").read_text())
-    errors = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]
-              if o["output_type"] == "error"]
+    errors = [
+        o
+        for c in nb["cells"]
+        if c["cell_type"] == "code"
+        for o in c["outputs"]
+        if o["output_type"] == "error"
+    ]
     assert errors == []
-    assert not re.search(r'<script[^>]+src="https?://', html), "report must not load scripts from the web"
+    assert not re.search(r'<script[^>]+src="https?://', html), (
+        "report must not load scripts from the web"
+    )
     assert "VBox(" not in html and "HBox(" not in html  # widgets are pictures, not reprs
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html
     assert "<title>SampleVAE Workbench — quickstart</title>" in html
@@ -99,6 +115,7 @@ def test_a_different_kit_in_the_same_folder_is_a_clear_error(demo_out, capsys):
 
 # --- --fresh never deletes a folder the demo did not make -------------------------------------
 
+
 @pytest.mark.parametrize("content", ["songs", "foreign_state", "bad_state", "file"])
 def test_fresh_refuses_a_folder_the_demo_did_not_make(tmp_path, capsys, content):
     from samplevae.cli import main
@@ -131,8 +148,11 @@ def test_fresh_deletes_an_empty_folder_or_a_demo_workbench(tmp_path, monkeypatch
     out = tmp_path / "wb"
     out.mkdir()
     if made != "empty":
-        state = ({"made_by": demo.MADE_BY, "smoke": True} if made == "demo"
-                 else {"kit": {"per_class": 12, "seed": 0}, "smoke": True, "trained": {}})
+        state = (
+            {"made_by": demo.MADE_BY, "smoke": True}
+            if made == "demo"
+            else {"kit": {"per_class": 12, "seed": 0}, "smoke": True, "trained": {}}
+        )
         (out / "workbench.json").write_text(json.dumps(state))
         (out / "kit").mkdir()
         (out / "kit" / "stale.wav").write_bytes(b"x")

@@ -21,8 +21,15 @@ from samplevae.library import Library
 def _lib(emb, paths=None, onsets=None, exact_threshold=20000):
     n = len(emb)
     paths = paths or [f"/lib/s{i:05d}.wav" for i in range(n)]
-    return Library(["/lib"], paths, np.zeros(n) if onsets is None else onsets, emb, [], None,
-                   exact_threshold=exact_threshold)
+    return Library(
+        ["/lib"],
+        paths,
+        np.zeros(n) if onsets is None else onsets,
+        emb,
+        [],
+        None,
+        exact_threshold=exact_threshold,
+    )
 
 
 def _clustered(n, d=16, seed=0):
@@ -64,8 +71,7 @@ def test_default_threshold_is_the_documented_fraction_of_the_median_pair_distanc
     assert report.nn_median == pytest.approx(np.median(d.min(axis=1)), rel=1e-5)
     assert report.near == []  # distinct sounds are not near-duplicates of each other
     # a given threshold is used as given: everything within it is grouped
-    wide = find_duplicates(_lib(x), threshold=float(np.percentile(d.min(axis=1), 50)),
-                           exact=False)
+    wide = find_duplicates(_lib(x), threshold=float(np.percentile(d.min(axis=1), 50)), exact=False)
     close = {(i, j) for i, j in zip(*np.nonzero(d < wide.threshold), strict=True) if i < j}
     assert close and close <= _pairs(wide) and wide.threshold_rule == "given"
 
@@ -95,13 +101,17 @@ def test_a_dense_cluster_of_many_copies_is_one_group():
 
 def test_segments_of_one_file_are_not_duplicates_unless_asked():
     x = _clustered(100)
-    x[1] = x[0]          # two segments of file a: a loop repeating one hit
+    x[1] = x[0]  # two segments of file a: a loop repeating one hit
     x[51] = x[50] + 1e-3  # two different files
     paths = ["/lib/a.wav", "/lib/a.wav"] + [f"/lib/s{i}.wav" for i in range(2, 100)]
     report = find_duplicates(_lib(x, paths, onsets=np.r_[0.0, 0.5, np.zeros(98)]), exact=False)
     assert _pairs(report) == {(50, 51)}
-    report = find_duplicates(_lib(x, paths, onsets=np.r_[0.0, 0.5, np.zeros(98)]), exact=False,
-                             within_file=True, threshold=report.threshold)
+    report = find_duplicates(
+        _lib(x, paths, onsets=np.r_[0.0, 0.5, np.zeros(98)]),
+        exact=False,
+        within_file=True,
+        threshold=report.threshold,
+    )
     assert _pairs(report) == {(0, 1), (50, 51)}
 
 
@@ -186,8 +196,10 @@ def test_planted_duplicates_in_a_real_library(dup_tool, dup_library):
 
     no_hash = find_duplicates(dup_tool.library, exact=False)
     assert no_hash.identical == []
-    assert any({os.path.basename(p) for p in g.paths} == {"kick_003.wav", "kick_003 (1).wav"}
-               for g in no_hash.near)
+    assert any(
+        {os.path.basename(p) for p in g.paths} == {"kick_003.wav", "kick_003 (1).wav"}
+        for g in no_hash.near
+    )
 
 
 def test_report_marks_the_first_member_to_keep(dup_tool, dup_library, tmp_path):
@@ -201,8 +213,9 @@ def test_report_marks_the_first_member_to_keep(dup_tool, dup_library, tmp_path):
         assert all(r["kind"] == g.kind for r in mine)
     data = json.loads(write_report(report, tmp_path / "dups.json").read_text())
     assert data["threshold"] == report.threshold
-    assert [g["keep"] for g in data["groups"]] == [[True] + [False] * (len(g) - 1)
-                                                   for g in report.groups]
+    assert [g["keep"] for g in data["groups"]] == [
+        [True] + [False] * (len(g) - 1) for g in report.groups
+    ]
     with pytest.raises(ParameterError, match=r"\.csv or \.json"):
         write_report(report, tmp_path / "dups.txt")
 
@@ -212,8 +225,16 @@ def test_cli_duplicates(dup_tool, tiny_model_dir, dup_library, tmp_path, capsys)
 
     folder, _ = dup_library
     before = _snapshot(folder)
-    args = ["duplicates", "--logdir", str(tiny_model_dir), "--library", str(folder),
-            "--no-progress", "--workers", "1"]
+    args = [
+        "duplicates",
+        "--logdir",
+        str(tiny_model_dir),
+        "--library",
+        str(folder),
+        "--no-progress",
+        "--workers",
+        "1",
+    ]
     assert main([*args, "--json", "--report", str(tmp_path / "r.csv")]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {g["kind"] for g in data["groups"]} == {"identical", "near"}

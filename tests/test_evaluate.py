@@ -113,8 +113,13 @@ def test_mfcc_baseline_separates_the_synthetic_kit(kit_dir):
     labels = [class_of_path(f) for f in files]
     train = [i for i in range(len(files)) if i % 3]
     test = [i for i in range(len(files)) if not i % 3]
-    figs = evaluate_mfcc_baseline([files[i] for i in train], [labels[i] for i in train],
-                                  [files[i] for i in test], [labels[i] for i in test], k=3)
+    figs = evaluate_mfcc_baseline(
+        [files[i] for i in train],
+        [labels[i] for i in train],
+        [files[i] for i in test],
+        [labels[i] for i in test],
+        k=3,
+    )
     assert figs["n_files"] == len(test)
     assert set(figs["per_class_recall"]) == set(labels)
     assert figs["balanced_accuracy"] > 0.5 and figs["precision_at_3"] > 0.5  # chance: 1/9
@@ -144,8 +149,9 @@ quality = _load("quality")
 
 
 def test_quality_parameter_overrides():
-    p = quality.run_params(RunParams(), ["train.learning_rate=3e-5", "model.beta=0.5",
-                                          "train.class_weighting=true"])
+    p = quality.run_params(
+        RunParams(), ["train.learning_rate=3e-5", "model.beta=0.5", "train.class_weighting=true"]
+    )
     assert p.train.learning_rate == 3e-5 and p.train.min_learning_rate <= 3e-5
     assert p.model.beta == 0.5 and p.train.class_weighting is True
     assert p.model.latent_dim == RunParams().model.latent_dim
@@ -172,8 +178,18 @@ def test_quality_quick_end_to_end(tmp_path):
             for f in part:
                 shutil.copy(f, bench / split / cdir.name / f.name)
     out = tmp_path / "figs.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "quality.py"), "--quick", "--bench", str(bench),
-           "--work", str(tmp_path / "work"), "--json", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "quality.py"),
+        "--quick",
+        "--bench",
+        str(bench),
+        "--work",
+        str(tmp_path / "work"),
+        "--json",
+        str(out),
+        "--no-progress",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     figs = json.loads(out.read_text())
@@ -185,29 +201,56 @@ def test_quality_quick_end_to_end(tmp_path):
         assert 0 <= figs[who]["precision_at_10"] <= 1
         assert len(figs[who]["per_class_recall"]) == 9
     assert figs["margin"]["precision_at_10"] == pytest.approx(
-        figs["model"]["precision_at_10"] - figs["mfcc_baseline"]["precision_at_10"])
+        figs["model"]["precision_at_10"] - figs["mfcc_baseline"]["precision_at_10"]
+    )
     assert "precision@10" in r.stdout and "MFCC" in r.stdout
     assert "precision_at_10_no_twins" not in figs["model"]  # no manifest.csv: no twin groups
 
     again = tmp_path / "again.json"
-    r = subprocess.run([*cmd[:-3], "--logdir", figs["logdir"], "--json", str(again), "--no-progress"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = subprocess.run(
+        [*cmd[:-3], "--logdir", figs["logdir"], "--json", str(again), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     figs2 = json.loads(again.read_text())
-    assert figs2["training"]["steps_run"] == 0 and figs2["training"]["step"] == figs["training"]["step"]
+    assert (
+        figs2["training"]["steps_run"] == 0
+        and figs2["training"]["step"] == figs["training"]["step"]
+    )
     for who in ("model", "mfcc_baseline"):
         for key in ("balanced_accuracy", "precision_at_10"):
             assert figs2[who][key] == pytest.approx(figs[who][key])
 
-    r = subprocess.run([*cmd[:-3], "--logdir", figs["logdir"], "--resume", "--steps",
-                        str(quality.QUICK_STEPS + 10), "--json", str(again), "--no-progress"],
-                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            *cmd[:-3],
+            "--logdir",
+            figs["logdir"],
+            "--resume",
+            "--steps",
+            str(quality.QUICK_STEPS + 10),
+            "--json",
+            str(again),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     figs3 = json.loads(again.read_text())
     assert figs3["training"]["steps_run"] == 10
     assert figs3["training"]["step"] == quality.QUICK_STEPS + 10
     assert figs3["params"]["model"] == figs["params"]["model"]  # resumed with its own params
 
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "quality.py"), "--bench",
-                        str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "quality.py"), "--bench", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1 and "realkits.py" in r.stderr

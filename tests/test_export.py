@@ -27,10 +27,22 @@ def samples(kit_dir, tmp_path):
     src = tmp_path / "src"
     (src / "a").mkdir(parents=True)
     (src / "b").mkdir()
-    files = [src / "a" / "Kick.wav", src / "b" / "kick.wav", src / "a" / "snäre: 1?.wav",
-             src / "b" / "hat.wav"]
-    for f, orig in zip(files, ["kick/kick_000.wav", "kick/kick_001.wav", "snare/snare_000.wav",
-                               "hihat_closed/hihat_closed_000.wav"], strict=True):
+    files = [
+        src / "a" / "Kick.wav",
+        src / "b" / "kick.wav",
+        src / "a" / "snäre: 1?.wav",
+        src / "b" / "hat.wav",
+    ]
+    for f, orig in zip(
+        files,
+        [
+            "kick/kick_000.wav",
+            "kick/kick_001.wav",
+            "snare/snare_000.wav",
+            "hihat_closed/hihat_closed_000.wav",
+        ],
+        strict=True,
+    ):
         shutil.copyfile(kit_dir / orig, f)
     return files
 
@@ -95,15 +107,19 @@ def test_generated_sounds_and_segments_are_written_as_wavs(samples, tmp_path):
     long_file = tmp_path / "take.wav"
     stereo = (0.1 * rng.standard_normal((44100, 2))).astype(np.float32)
     sf.write(long_file, stereo, 44100, subtype="PCM_24")
-    res = export_kit([samples[0], ("blend kick+snare", blend, 16000), (long_file, 0.25, 0.5)],
-                     tmp_path / "mixed", format="sfz")
+    res = export_kit(
+        [samples[0], ("blend kick+snare", blend, 16000), (long_file, 0.25, 0.5)],
+        tmp_path / "mixed",
+        format="sfz",
+    )
     y, sr = sf.read(res.samples[1], dtype="float32")
     assert sr == 16000 and np.allclose(y, blend, atol=1e-6)
     seg, sr = sf.read(res.samples[2], dtype="float32")
     assert sr == 44100 and seg.shape == (11025, 2)
     assert np.allclose(seg, stereo[11025:22050], atol=1e-6)
     assert [r["sample"] for r in parse_sfz(res.kit_file)] == [
-        f"samples/{p.name}" for p in res.samples]
+        f"samples/{p.name}" for p in res.samples
+    ]
 
 
 def test_similar_results_export_whole_files_or_their_segments(samples, tmp_path):
@@ -113,10 +129,14 @@ def test_similar_results_export_whole_files_or_their_segments(samples, tmp_path)
     take = tmp_path / "loop.wav"
     sf.write(take, np.ones(16000, np.float32) * np.repeat([0.1, 0.2, 0.3, 0.4], 4000), 16000)
     paths = [str(samples[0]), str(take), str(take), str(take)]
-    lib = Library([str(tmp_path)], paths, [0.0, 0.0, 0.25, 0.5], np.eye(4, 3, dtype=np.float32),
-                  [], None)
-    res = export_kit(SimilarResult([str(samples[0]), str(take)], [0.0, 0.25], [0.0, 0.1], [0, 2]),
-                     tmp_path / "sim", library=lib)
+    lib = Library(
+        [str(tmp_path)], paths, [0.0, 0.0, 0.25, 0.5], np.eye(4, 3, dtype=np.float32), [], None
+    )
+    res = export_kit(
+        SimilarResult([str(samples[0]), str(take)], [0.0, 0.25], [0.0, 0.1], [0, 2]),
+        tmp_path / "sim",
+        library=lib,
+    )
     assert res.samples[0].read_bytes() == samples[0].read_bytes()
     y, _ = sf.read(res.samples[1], dtype="float32")
     assert y.size == 4000 and np.allclose(y, 0.2, atol=1e-4)  # 0.25 s to the next entry
@@ -166,8 +186,19 @@ def test_cli_export(samples, tmp_path, capsys):
     from samplevae.cli import main
 
     out = tmp_path / "cli_kit"
-    code = main(["export", *map(str, samples), "--out", str(out), "--format", "hydrogen",
-                 "--name", "CLI kit", "--json"])
+    code = main(
+        [
+            "export",
+            *map(str, samples),
+            "--out",
+            str(out),
+            "--format",
+            "hydrogen",
+            "--name",
+            "CLI kit",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert Path(data["kit_file"]).name == "drumkit.xml" and len(data["samples"]) == 4
@@ -181,9 +212,27 @@ def test_cli_export_from_similar(tiny_model_dir, kit_dir, tmp_path, capsys):
 
     target = kit_dir / "kick" / "kick_002.wav"
     out = tmp_path / "similar_kit"
-    code = main(["export", "--from-similar", str(target), "--logdir", str(tiny_model_dir),
-                 "--library", str(kit_dir), "-n", "3", "--format", "sfz", "--out", str(out),
-                 "--no-progress", "--workers", "1", "--json"])
+    code = main(
+        [
+            "export",
+            "--from-similar",
+            str(target),
+            "--logdir",
+            str(tiny_model_dir),
+            "--library",
+            str(kit_dir),
+            "-n",
+            "3",
+            "--format",
+            "sfz",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--workers",
+            "1",
+            "--json",
+        ]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert len(data["samples"]) == 3 and len(parse_sfz(Path(data["kit_file"]))) == 3
@@ -208,8 +257,29 @@ def test_export_a_class_of_the_library(tiny_model_dir, kit_dir, tmp_path, capsys
     with pytest.raises(ParameterError, match="unknown class 'cowbell'"):
         class_selection(tool, "cowbell")
     out = tmp_path / "kicks"
-    assert main(["export", "--from-class", cls, "-n", "5", "--logdir", str(tiny_model_dir),
-                 "--library", str(kit_dir), "--format", "hydrogen", "--out", str(out),
-                 "--no-progress", "--workers", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--from-class",
+                cls,
+                "-n",
+                "5",
+                "--logdir",
+                str(tiny_model_dir),
+                "--library",
+                str(kit_dir),
+                "--format",
+                "hydrogen",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--workers",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["sources"] == [str(it.source) for it in items]

@@ -24,8 +24,12 @@ from samplevae.params import AudioParams
 
 DEFAULT = AudioParams()
 TINY = AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128)
-PARAMS = [DEFAULT, TINY, AudioParams(sample_rate=22050, sample_sec=1.0, n_mels=64),
-          AudioParams(sample_sec=1.3, hop_length=200, n_fft=800, fmin=40.0, fmax=7000.0)]
+PARAMS = [
+    DEFAULT,
+    TINY,
+    AudioParams(sample_rate=22050, sample_sec=1.0, n_mels=64),
+    AudioParams(sample_sec=1.3, hop_length=200, n_fft=800, fmin=40.0, fmax=7000.0),
+]
 
 
 def tone(freq: float, sr: int, sec: float, amp: float = 0.5) -> np.ndarray:
@@ -39,6 +43,7 @@ def rng():
 
 
 # --- features ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("params", PARAMS, ids=lambda p: f"{p.sample_rate}Hz-{p.shape}")
 @pytest.mark.parametrize("kind", ["noise", "tone", "decay", "short"])
@@ -86,7 +91,7 @@ def test_floor_is_top_db_below_the_peak():
 
     def quiet_level(top_db):
         f = features(x, DEFAULT.replace(top_db=top_db))
-        return float(f[band - 1: band + 2, 10:-10].max())
+        return float(f[band - 1 : band + 2, 10:-10].max())
 
     v80 = quiet_level(80.0)
     db = v80 * 80.0 - 80.0  # the quiet band, in dB below the clip's peak
@@ -99,8 +104,16 @@ def test_features_match_librosa_reference(rng):
     import librosa
 
     x = rng.standard_normal(DEFAULT.n_samples).astype(np.float32) * np.hanning(DEFAULT.n_samples)
-    mel = librosa.feature.melspectrogram(y=x, sr=16000, n_fft=1024, hop_length=256, n_mels=128,
-                                         power=2.0, center=True, pad_mode="constant")[:, :125]
+    mel = librosa.feature.melspectrogram(
+        y=x,
+        sr=16000,
+        n_fft=1024,
+        hop_length=256,
+        n_mels=128,
+        power=2.0,
+        center=True,
+        pad_mode="constant",
+    )[:, :125]
     db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
     np.testing.assert_allclose(features(x), (db + 80.0) / 80.0, atol=1e-4)
 
@@ -125,6 +138,7 @@ def test_non_finite_audio_is_refused(bad):
 
 
 # --- the inverse ------------------------------------------------------------------------------
+
 
 def _peak_bin(y: np.ndarray, params: AudioParams) -> int:
     import librosa
@@ -158,8 +172,9 @@ def test_griffin_lim_round_trip_other_params(freq):
 
 def test_griffin_lim_iterations_and_seed():
     p = TINY
-    f = features(tone(500.0, p.sample_rate, p.sample_sec) + tone(1200.0, p.sample_rate,
-                                                                 p.sample_sec, 0.2), p)
+    f = features(
+        tone(500.0, p.sample_rate, p.sample_sec) + tone(1200.0, p.sample_rate, p.sample_sec, 0.2), p
+    )
     a = audio_from_features(f, p, n_iter=32, seed=3)
     np.testing.assert_array_equal(a, audio_from_features(f, p, n_iter=32, seed=3))
     assert not np.allclose(a, audio_from_features(f, p, n_iter=32, seed=4))
@@ -168,6 +183,7 @@ def test_griffin_lim_iterations_and_seed():
     def err(y):  # relative error of the mel power spectrogram
         def power(q):
             return 10.0 ** ((q - 1.0) * p.top_db / 10.0)
+
         return np.linalg.norm(power(features(y, p)) - power(f)) / np.linalg.norm(power(f))
 
     assert err(a) < 0.8 * err(audio_from_features(f, p, n_iter=1, seed=3))  # iterations help
@@ -184,6 +200,7 @@ def test_inverse_refuses_wrong_shape():
 
 
 # --- batch extraction and cache ---------------------------------------------------------------
+
 
 def _write_tones(folder, n, sr=16000, sec=0.3):
     folder.mkdir(parents=True, exist_ok=True)
@@ -237,14 +254,16 @@ def test_extract_features_offsets(tmp_path):
     x = np.concatenate([tone(300.0, sr, 0.5), tone(3000.0, sr, 0.5)])
     p = tmp_path / "two.wav"
     sf.write(p, x, sr, subtype="FLOAT")
-    res = extract_features([p, p], TINY, offsets=[0.0, 0.5], workers=1, progress=False,
-                           cache_dir=tmp_path / "cache")
+    res = extract_features(
+        [p, p], TINY, offsets=[0.0, 0.5], workers=1, progress=False, cache_dir=tmp_path / "cache"
+    )
     a, b = res.stack()
     np.testing.assert_array_equal(b, features(x[8000:], TINY))
     assert np.argmax(a.mean(axis=1)) < np.argmax(b.mean(axis=1))
     # offsets are part of the cache key
-    again = extract_features([p, p], TINY, offsets=[0.0, 0.5], workers=1, progress=False,
-                             cache_dir=tmp_path / "cache")
+    again = extract_features(
+        [p, p], TINY, offsets=[0.0, 0.5], workers=1, progress=False, cache_dir=tmp_path / "cache"
+    )
     assert again.n_cached == 2
     np.testing.assert_array_equal(again.stack(), res.stack())
     with pytest.raises(ValueError, match="offsets"):
@@ -287,8 +306,7 @@ def test_changed_or_new_file_is_recomputed_alone(tones, tmp_path, count_calls):
     sf.write(tones[5], tone(5000.0, 16000, 0.45), 16000)
     res = extract_features(tones, TINY, cache_dir=cache, workers=1, progress=False)
     assert count_calls == [str(tones[5])]
-    np.testing.assert_array_equal(res.items[5].features,
-                                  features(load_audio(tones[5], TINY), TINY))
+    np.testing.assert_array_equal(res.items[5].features, features(load_audio(tones[5], TINY), TINY))
     # a new file
     count_calls.clear()
     new = _write_tones(tmp_path / "new", 1)[0]
@@ -306,8 +324,9 @@ def test_cache_is_per_parameter_set(tones, tmp_path, count_calls):
     assert len(count_calls) == len(tones) and res.stack().shape[1:] == other.shape
     # generation-only parameters share the cache
     count_calls.clear()
-    res = extract_features(tones, TINY.replace(griffin_lim_iters=100), cache_dir=cache,
-                           workers=1, progress=False)
+    res = extract_features(
+        tones, TINY.replace(griffin_lim_iters=100), cache_dir=cache, workers=1, progress=False
+    )
     assert count_calls == [] and res.n_cached == len(tones)
 
 
@@ -348,8 +367,9 @@ def test_corrupt_cache_entry_is_recomputed(tones, tmp_path, count_calls, caplog)
     assert cache.get(file_signature(tones[0])) is None
 
 
-def test_flipped_bytes_in_a_cache_entry_are_caught_and_recomputed(tones, tmp_path, count_calls,
-                                                                   caplog):
+def test_flipped_bytes_in_a_cache_entry_are_caught_and_recomputed(
+    tones, tmp_path, count_calls, caplog
+):
     cache_dir = tmp_path / "cache"
     first = extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1, progress=False)
     entry = FeatureCache(cache_dir, TINY)._path(file_signature(tones[1]))
@@ -362,19 +382,22 @@ def test_flipped_bytes_in_a_cache_entry_are_caught_and_recomputed(tones, tmp_pat
     np.testing.assert_array_equal(res.stack(), first.stack())
     assert str(entry) in caplog.text and "CRC" in caplog.text
     count_calls.clear()  # the recomputed entry was written back and is served next time
-    assert extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1,
-                            progress=False).n_cached == 2 and count_calls == []
+    assert (
+        extract_features(tones[:2], TINY, cache_dir=cache_dir, workers=1, progress=False).n_cached
+        == 2
+        and count_calls == []
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1.5])
-def test_cached_features_no_clip_can_have_are_recomputed(tones, tmp_path, count_calls, caplog,
-                                                         bad):
+def test_cached_features_no_clip_can_have_are_recomputed(tones, tmp_path, count_calls, caplog, bad):
     cache_dir = tmp_path / "cache"
     first = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
     entry = FeatureCache(cache_dir, TINY)._path(file_signature(tones[0]))
     # a perfectly valid entry (correct checksum), but full of values features never hold
-    atomic_save_npz(entry, features=np.full(TINY.shape, bad, dtype=np.float32),
-                    silent=np.array(False))
+    atomic_save_npz(
+        entry, features=np.full(TINY.shape, bad, dtype=np.float32), silent=np.array(False)
+    )
     count_calls.clear()
     res = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
     assert count_calls == [str(tones[0])] and not res.items[0].cached
@@ -404,6 +427,7 @@ def test_file_signature_tracks_path_size_mtime_offset(tones, tmp_path):
 
 # --- atomic writes ----------------------------------------------------------------------------
 
+
 def test_atomic_path_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "x.json"
     atomic_write_json(target, {"v": 1})
@@ -420,8 +444,7 @@ def test_interrupted_cache_write_leaves_no_entry(tones, tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", boom)
     with pytest.raises(OSError, match="disk full"):
-        extract_features(tones[:1], TINY, cache_dir=tmp_path / "cache", workers=1,
-                         progress=False)
+        extract_features(tones[:1], TINY, cache_dir=tmp_path / "cache", workers=1, progress=False)
     monkeypatch.undo()
     assert not any(p.is_file() for p in (tmp_path / "cache").rglob("*"))
 
@@ -448,16 +471,28 @@ def test_interrupted_extraction_keeps_what_was_done(tones, tmp_path, monkeypatch
     assert res.n_cached == 3 and calls == [str(p) for p in tones[3:]]
 
 
-@pytest.mark.parametrize("kw", [{}, {"sample_rate": 22050, "n_fft": 2048, "hop_length": 512,
-                                     "n_mels": 64, "fmin": 30.0, "fmax": 8000.0},
-                                {"sample_rate": 44100, "n_fft": 512, "hop_length": 128,
-                                 "n_mels": 40}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {
+            "sample_rate": 22050,
+            "n_fft": 2048,
+            "hop_length": 512,
+            "n_mels": 64,
+            "fmin": 30.0,
+            "fmax": 8000.0,
+        },
+        {"sample_rate": 44100, "n_fft": 512, "hop_length": 128, "n_mels": 40},
+    ],
+)
 def test_mel_basis_is_librosas(kw):
     import librosa
 
     p = AudioParams(**kw)
-    ref = librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin,
-                              fmax=p.fmax_hz)
+    ref = librosa.filters.mel(
+        sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels, fmin=p.fmin, fmax=p.fmax_hz
+    )
     got = mel_basis(p)
     assert got.dtype == np.float32 and got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-7)
@@ -484,12 +519,15 @@ def test_decoding_and_features_start_without_librosa(tmp_path):
 
     path = tmp_path / "a.wav"
     sf.write(path, tone(440.0, 44100, 0.5), 44100)  # resampled to 16 kHz on load
-    code = ("import sys; from samplevae.library import _file_job; "
-            "from samplevae.params import AudioParams; "
-            f"o, f, e = _file_job(({str(path)!r}, AudioParams(), None, None)); "
-            "assert e is None and f.shape == (1, 128, 125), e; "
-            "print(sorted(m for m in ('librosa', 'scipy.signal', 'numba', 'tensorflow') "
-            "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, check=True)
+    code = (
+        "import sys; from samplevae.library import _file_job; "
+        "from samplevae.params import AudioParams; "
+        f"o, f, e = _file_job(({str(path)!r}, AudioParams(), None, None)); "
+        "assert e is None and f.shape == (1, 128, 125), e; "
+        "print(sorted(m for m in ('librosa', 'scipy.signal', 'numba', 'tensorflow') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -68,6 +68,7 @@ def _tool(path):
 
 # --- the sampler: fitted, saved, reloaded, reproducible ---------------------------------------
 
+
 def test_sampler_is_fitted_lazily_saved_and_reloaded(model_copy, monkeypatch):
     t = _tool(model_copy)
     assert not t.sampler_path.exists()
@@ -98,7 +99,9 @@ def test_fitted_prior_is_reproducible_by_seed_and_normal_prior_is_the_original(t
     expected = np.random.default_rng(3).standard_normal(tool.latent_dim).astype(np.float32)
     np.testing.assert_allclose(z, expected)
     assert not np.allclose(tool.blend(seed=3), z)
-    np.testing.assert_array_equal(tool.sampler().sample(4, seed=9), tool.sampler().sample(4, seed=9))
+    np.testing.assert_array_equal(
+        tool.sampler().sample(4, seed=9), tool.sampler().sample(4, seed=9)
+    )
     with pytest.raises(ParameterError, match="prior"):
         tool.blend(prior="uniform")
 
@@ -121,8 +124,9 @@ def test_class_draws_land_nearest_their_class(tool, train_embeddings):
         assert min(sq, key=sq.get) == c, (c, sq)
     # generate(cls=...) decodes such a draw.
     audio = tool.generate(cls="snare", seed=1, trim=False)
-    np.testing.assert_allclose(audio, tool.decode(tool.blend(seed=1, cls="snare"), seed=1),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        audio, tool.decode(tool.blend(seed=1, cls="snare"), seed=1), atol=1e-6
+    )
 
 
 def test_class_errors_are_clear(tool, two_files_kit):
@@ -134,16 +138,28 @@ def test_class_errors_are_clear(tool, two_files_kit):
         tool.blend(cls="kick", prior="normal")
 
 
-def test_model_without_classes_refuses_cls_but_generates(tmp_path_factory, kit_dir, workspace,
-                                                         tiny_params):
+def test_model_without_classes_refuses_cls_but_generates(
+    tmp_path_factory, kit_dir, workspace, tiny_params
+):
     from samplevae.dataset import make_dataset
     from samplevae.training import train
 
-    make_dataset("gen_noclass", kit_dir / "snare", workspace=workspace,
-                 audio_params=tiny_params.audio, progress=False)
+    make_dataset(
+        "gen_noclass",
+        kit_dir / "snare",
+        workspace=workspace,
+        audio_params=tiny_params.audio,
+        progress=False,
+    )
     logdir = tmp_path_factory.mktemp("noclass") / "m"
-    train(logdir, "gen_noclass", workspace=workspace, run_params=tiny_params, num_steps=2,
-          progress=False)
+    train(
+        logdir,
+        "gen_noclass",
+        workspace=workspace,
+        run_params=tiny_params,
+        num_steps=2,
+        progress=False,
+    )
     t = _tool(logdir)
     with pytest.raises(ModelError, match="no classes"):
         t.generate(cls="snare")
@@ -175,8 +191,9 @@ def test_fit_sampler_on_files_and_refit_on_them(model_copy, kit_dir):
     assert s.classes_with_components() == ["kick"]
     kick_emb = t.embed(kicks)
     draws = s.sample(300, seed=0)
-    np.testing.assert_allclose(draws.mean(axis=0), kick_emb.mean(axis=0),
-                               atol=0.35 * kick_emb.std(axis=0).mean() + 0.05)
+    np.testing.assert_allclose(
+        draws.mean(axis=0), kick_emb.mean(axis=0), atol=0.35 * kick_emb.std(axis=0).mean() + 0.05
+    )
     with pytest.raises(ParameterError, match="no sounds of class 'snare'"):
         t.blend(cls="snare")
     # New weights: refitted on the same files, not on the dataset.
@@ -234,7 +251,8 @@ def test_sampler_fit_validates_and_round_trips(tmp_path):
     np.testing.assert_array_equal(r.sample(7, cls="b", seed=4), s.sample(7, cls="b", seed=4))
     assert r.fingerprint == "f" * 16 and r.class_names == ["a", "b"] and r.counts == [120, 60, 60]
     assert s.log_density(np.array([[-4, -4, -4.0]]), cls="a") > s.log_density(
-        np.array([[-4, -4, -4.0]]), cls="b")
+        np.array([[-4, -4, -4.0]]), cls="b"
+    )
     with pytest.raises(ParameterError, match="not among the classes"):
         LatentSampler.fit(x, ["c"] * 120, class_names=["a", "b"])
     with pytest.raises(ParameterError, match="NaN"):
@@ -248,6 +266,7 @@ def test_sampler_fit_validates_and_round_trips(tmp_path):
 
 
 # --- one-shots --------------------------------------------------------------------------------
+
 
 def _decaying_tone(seconds=2.0, tau=0.05, floor=1e-4, seed=0):
     t = np.arange(int(seconds * SR)) / SR
@@ -286,8 +305,9 @@ def test_generate_trims_by_default_and_keeps_the_clip_on_request(tool, tmp_path)
     assert whole.shape == (n,)
     one_shot = tool.generate(tmp_path / "g.wav", seed=4)
     assert 0 < one_shot.size <= n and np.isclose(np.abs(one_shot).max(), 0.95, atol=1e-3)
-    np.testing.assert_allclose(one_shot, trim_one_shot(whole, tool.audio_params.sample_rate),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        one_shot, trim_one_shot(whole, tool.audio_params.sample_rate), atol=1e-6
+    )
     data, _ = sf.read(tmp_path / "g.wav")
     assert data.shape == one_shot.shape
 
@@ -302,8 +322,9 @@ def test_interpolate_makes_one_shots_on_request(tool, two_files_kit):
 
 def test_silent_decode_gives_a_short_silent_clip_and_a_warning(model_copy, tmp_path, monkeypatch):
     t = _tool(model_copy)
-    monkeypatch.setattr(t.model, "decode",
-                        lambda z, **k: np.zeros((len(z), *t.audio_params.shape), np.float32))
+    monkeypatch.setattr(
+        t.model, "decode", lambda z, **k: np.zeros((len(z), *t.audio_params.shape), np.float32)
+    )
     with pytest.warns(UserWarning, match="silent"):
         audio = t.generate(tmp_path / "s.wav", seed=0, prior="normal")
     assert 0 < audio.size < t.audio_params.n_samples and not audio.any()
@@ -312,27 +333,63 @@ def test_silent_decode_gives_a_short_silent_clip_and_a_warning(model_copy, tmp_p
 
 # --- CLI --------------------------------------------------------------------------------------
 
+
 def test_cli_generate_prior_class_and_no_trim(tiny_model_dir, tmp_path, capsys):
     from samplevae.cli import main
 
     m = str(tiny_model_dir)
-    code = main(["generate", "--logdir", m, "--out", str(tmp_path / "a.wav"), "--class", "snare",
-                 "--seed", "2", "--json", "--no-progress"])
+    code = main(
+        [
+            "generate",
+            "--logdir",
+            m,
+            "--out",
+            str(tmp_path / "a.wav"),
+            "--class",
+            "snare",
+            "--seed",
+            "2",
+            "--json",
+            "--no-progress",
+        ]
+    )
     info = json.loads(capsys.readouterr().out)
     assert code == 0 and info["class"] == "snare" and info["prior"] == "fitted"
     assert sf.info(str(tmp_path / "a.wav")).frames <= TINY_AUDIO.n_samples
-    code = main(["generate", "--logdir", m, "--out", str(tmp_path / "b.wav"), "--prior", "normal",
-                 "--no-trim", "--no-progress"])
+    code = main(
+        [
+            "generate",
+            "--logdir",
+            m,
+            "--out",
+            str(tmp_path / "b.wav"),
+            "--prior",
+            "normal",
+            "--no-trim",
+            "--no-progress",
+        ]
+    )
     assert code == 0 and "wrote" in capsys.readouterr().out
     assert sf.info(str(tmp_path / "b.wav")).frames == TINY_AUDIO.n_samples
-    code = main(["generate", "--logdir", m, "--out", str(tmp_path / "c.wav"), "--class", "cowbell",
-                 "--no-progress"])
+    code = main(
+        [
+            "generate",
+            "--logdir",
+            m,
+            "--out",
+            str(tmp_path / "c.wav"),
+            "--class",
+            "cowbell",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "cowbell" in err and "snare" in err
     assert not (tmp_path / "c.wav").exists()
 
 
 # --- the benchmark's Frechet distance ---------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def gen_bench():
@@ -351,15 +408,17 @@ def test_frechet_distance_of_a_shifted_mean_is_the_squared_shift(gen_bench):
     cov = np.diag([1.0, 2.0, 0.5])
     shift = np.array([1.0, -2.0, 0.5])
     assert gen_bench.frechet_distance(np.zeros(3), cov, shift, cov) == pytest.approx(
-        shift @ shift, rel=1e-9)
+        shift @ shift, rel=1e-9
+    )
 
 
 def test_frechet_distance_of_covariances(gen_bench):
     a, b = np.array([1.0, 4.0]), np.array([4.0, 1.0])
     # Diagonal covariances: sum of (sqrt(a) - sqrt(b))^2.
     expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert gen_bench.frechet_distance(np.zeros(2), np.diag(a), np.zeros(2), np.diag(b)) == \
-        pytest.approx(expected, rel=1e-9)
+    assert gen_bench.frechet_distance(
+        np.zeros(2), np.diag(a), np.zeros(2), np.diag(b)
+    ) == pytest.approx(expected, rel=1e-9)
     # Symmetric, and a singular covariance does not break it.
     c1 = np.array([[1.0, 0.9], [0.9, 1.0]])
     c2 = np.array([[1.0, 0.0], [0.0, 0.0]])
@@ -378,8 +437,9 @@ def test_fmd_features_are_80_numbers_and_tell_sounds_apart(gen_bench):
     short = gen_bench.mfcc_stats(_decaying_tone(seconds=0.3), SR)  # zero-padded to 2 s
     assert short.shape == (80,)
     kicks = np.stack([gen_bench.mfcc_stats(synth_hit("kick", seed=s), 44100) for s in range(12)])
-    hats = np.stack([gen_bench.mfcc_stats(synth_hit("hihat_closed", seed=s), 44100)
-                     for s in range(12)])
+    hats = np.stack(
+        [gen_bench.mfcc_stats(synth_hit("hihat_closed", seed=s), 44100) for s in range(12)]
+    )
     mean, std = gen_bench.standardiser(np.concatenate([kicks, hats]))
     same = gen_bench.fmd(kicks[:6], kicks[6:], mean, std)
     other = gen_bench.fmd(kicks[:6], hats[:6], mean, std)
@@ -393,11 +453,17 @@ def test_bench_files_read_the_manifest_or_the_folders(gen_bench, tmp_path):
     make_kit(tmp_path / "valid", per_class=2, seed=1, classes=("kick",))
     rows = gen_bench.bench_files(tmp_path)
     assert sorted((Path(p).parent.name, s) for p, _, s in rows) == [
-        ("kick", "train"), ("kick", "valid"), ("kick", "valid"), ("snare", "train")]
-    (tmp_path / "manifest.csv").write_text("source,file,class,split\nx,valid/kick/kick_000.wav,"
-                                           "kick,valid\n")
-    assert gen_bench.bench_files(tmp_path) == [(str(tmp_path / "valid/kick/kick_000.wav"),
-                                                "kick", "valid")]
+        ("kick", "train"),
+        ("kick", "valid"),
+        ("kick", "valid"),
+        ("snare", "train"),
+    ]
+    (tmp_path / "manifest.csv").write_text(
+        "source,file,class,split\nx,valid/kick/kick_000.wav,kick,valid\n"
+    )
+    assert gen_bench.bench_files(tmp_path) == [
+        (str(tmp_path / "valid/kick/kick_000.wav"), "kick", "valid")
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert gen_bench.spread(list(range(10)), 3) == [0, 4, 9]

@@ -17,8 +17,7 @@ from samplevae.library import Library
 
 
 def page_data(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="samplevae-data">(.*?)</script>', html,
-                  re.S)
+    m = re.search(r'<script type="application/json" id="samplevae-data">(.*?)</script>', html, re.S)
     assert m, "the page holds no data element"
     return json.loads(m.group(1))
 
@@ -42,8 +41,18 @@ def assert_offline(html: str) -> None:
 def map_run(tiny_model_dir, kit_dir, tmp_path_factory):
     """``samplevae map KIT --logdir M --out map.html`` (default UMAP) and what it printed."""
     out = tmp_path_factory.mktemp("map") / "kit map.html"
-    code = main(["map", str(kit_dir), "--logdir", str(tiny_model_dir), "--out", str(out),
-                 "--no-progress", "--json"])
+    code = main(
+        [
+            "map",
+            str(kit_dir),
+            "--logdir",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--json",
+        ]
+    )
     assert code == 0
     return out
 
@@ -80,11 +89,19 @@ def test_map_links_each_file_relative_to_the_page(map_run):
         assert target.is_file() and target.name == name
 
 
-def test_map_reuses_the_library_and_refuses_to_overwrite(map_run, kit_dir, tiny_model_dir,
-                                                         capsys):
+def test_map_reuses_the_library_and_refuses_to_overwrite(map_run, kit_dir, tiny_model_dir, capsys):
     before = map_run.read_bytes()
-    args = ["map", str(kit_dir), "--logdir", str(tiny_model_dir), "--out", str(map_run),
-            "--no-progress", "--method", "pca"]
+    args = [
+        "map",
+        str(kit_dir),
+        "--logdir",
+        str(tiny_model_dir),
+        "--out",
+        str(map_run),
+        "--no-progress",
+        "--method",
+        "pca",
+    ]
     assert main(args) == 1
     assert "exists" in capsys.readouterr().err and map_run.read_bytes() == before
     assert main([*args, "--force", "--json"]) == 0
@@ -95,9 +112,14 @@ def test_map_reuses_the_library_and_refuses_to_overwrite(map_run, kit_dir, tiny_
 
 def test_embed_audio_inlines_the_files(tmp_path, kit_dir):
     files = sorted(Path(kit_dir).rglob("*.wav"))[:6]
-    lib = Library([str(kit_dir)], [str(f) for f in files], np.zeros(len(files)),
-                  np.arange(len(files) * 3, dtype=np.float32).reshape(len(files), 3) ** 0.5,
-                  [], None)
+    lib = Library(
+        [str(kit_dir)],
+        [str(f) for f in files],
+        np.zeros(len(files)),
+        np.arange(len(files) * 3, dtype=np.float32).reshape(len(files), 3) ** 0.5,
+        [],
+        None,
+    )
     out = write_map(lib, tmp_path / "m.html", embed_audio=True, method="pca")
     data = page_data(out.read_text(encoding="utf-8"))
     for f, src in zip(files, data["src"], strict=True):
@@ -115,8 +137,14 @@ def test_map_of_an_empty_library_or_a_bad_out_is_a_clear_error(tmp_path):
     empty = Library([str(tmp_path)], [], np.zeros(0), np.zeros((0, 3), np.float32), [], None)
     with pytest.raises(SampleVAEError, match="no usable entries"):
         write_map(empty, tmp_path / "m.html")
-    lib = Library([str(tmp_path)], [str(tmp_path / "a.wav")], np.zeros(1),
-                  np.ones((1, 3), np.float32), [], None)
+    lib = Library(
+        [str(tmp_path)],
+        [str(tmp_path / "a.wav")],
+        np.zeros(1),
+        np.ones((1, 3), np.float32),
+        [],
+        None,
+    )
     with pytest.raises(SampleVAEError, match="does not exist"):
         write_map(lib, tmp_path / "nowhere" / "m.html")
     assert not (tmp_path / "m.html").exists()
@@ -128,8 +156,14 @@ def test_several_roots_name_their_folders_by_root(tmp_path):
     for f in files:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_bytes(b"RIFF")
-    lib = Library([str(a), str(b)], [str(f) for f in files], np.zeros(3),
-                  np.eye(3, dtype=np.float32), [], None)
+    lib = Library(
+        [str(a), str(b)],
+        [str(f) for f in files],
+        np.zeros(3),
+        np.eye(3, dtype=np.float32),
+        [],
+        None,
+    )
     data = page_data(write_map(lib, tmp_path / "m.html", method="pca").read_text("utf-8"))
     assert data["folders"] == ["drums", "drums/kick", "synths/pad"]
     assert data["src"] == ["drums/x.wav", "drums/kick/k.wav", "synths/pad/p.wav"]

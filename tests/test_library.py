@@ -44,8 +44,15 @@ def write_tones(folder: Path, n: int, sr: int = 16000) -> list[Path]:
 
 def open_lib(root, cache, **kwargs) -> Library:
     kwargs.setdefault("workers", 1)
-    return Library.open(root, embed=embed, audio=TINY, weights_fingerprint="w1", cache_dir=cache,
-                        progress=False, **kwargs)
+    return Library.open(
+        root,
+        embed=embed,
+        audio=TINY,
+        weights_fingerprint="w1",
+        cache_dir=cache,
+        progress=False,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -68,6 +75,7 @@ def job_calls(monkeypatch):
 
 # --- case 2: a cut-off or damaged cache -------------------------------------------------------
 
+
 @pytest.mark.parametrize("damage", ["cut", "flip", "empty", "inconsistent"])
 def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage):
     write_tones(tmp_path / "lib", 6)
@@ -87,8 +95,12 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage)
         with np.load(cache_file) as z:
             meta = json.loads(str(z["meta"]))
         next(iter(meta["files"].values()))["stop"] = 99
-        library_mod.atomic_save_npz(cache_file, meta=np.array(json.dumps(meta)),
-                                    embeddings=first.embeddings, onsets=first.onsets)
+        library_mod.atomic_save_npz(
+            cache_file,
+            meta=np.array(json.dumps(meta)),
+            embeddings=first.embeddings,
+            onsets=first.onsets,
+        )
     job_calls.calls.clear()
     again = open_lib(tmp_path / "lib", cache)
     assert str(cache_file) in caplog.text and "rebuilding" in caplog.text
@@ -102,6 +114,7 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage)
 
 
 # --- case 3: an interrupted build keeps what was done -----------------------------------------
+
 
 def test_interrupted_build_keeps_what_was_done(tmp_path, job_calls, caplog):
     files = write_tones(tmp_path / "lib", 10)
@@ -125,7 +138,8 @@ def test_killed_build_keeps_what_was_saved(tmp_path):
     files = write_tones(tmp_path / "lib", 8)
     cache = tmp_path / "cache"
     script = tmp_path / "build.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(REPO / "tests")!r})
         import samplevae.library as lm
@@ -138,9 +152,11 @@ def test_killed_build_keeps_what_was_saved(tmp_path):
             return real(args)
         lm._file_job = dying
         open_lib({str(tmp_path / "lib")!r}, {str(cache)!r}, save_every=0)
-    """))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300)
+    """)
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     lib = open_lib(tmp_path / "lib", cache)
     assert (lib.stats.reused, lib.stats.computed) == (5, 3)
@@ -149,8 +165,10 @@ def test_killed_build_keeps_what_was_saved(tmp_path):
 
 # --- case 4: one cache whatever the spelling of the folder ------------------------------------
 
-def test_relative_absolute_and_symlinked_spellings_share_the_cache(tmp_path, monkeypatch,
-                                                                    job_calls):
+
+def test_relative_absolute_and_symlinked_spellings_share_the_cache(
+    tmp_path, monkeypatch, job_calls
+):
     files = write_tones(tmp_path / "lib" / "sub", 5)
     cache = tmp_path / "cache"
     monkeypatch.chdir(tmp_path)
@@ -209,12 +227,20 @@ if __name__ == "__main__":
 
 def test_script_without_main_guard_gets_a_clear_error_not_a_cascade(tmp_path):
     write_tones(tmp_path / "lib", 20)
-    args = {"tests": str(REPO / "tests"), "lib": str(tmp_path / "lib"),
-            "cache": str(tmp_path / "cache")}
+    args = {
+        "tests": str(REPO / "tests"),
+        "lib": str(tmp_path / "lib"),
+        "cache": str(tmp_path / "cache"),
+    }
     bad = tmp_path / "unguarded.py"
     bad.write_text(UNGUARDED.format(**args))
-    proc = subprocess.run([sys.executable, str(bad)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [sys.executable, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 1
     assert "MainGuardError" in proc.stderr and f"{bad}, line 6" in proc.stderr
     assert 'if __name__ == "__main__":' in proc.stderr
@@ -223,8 +249,13 @@ def test_script_without_main_guard_gets_a_clear_error_not_a_cascade(tmp_path):
 
     good = tmp_path / "guarded.py"
     good.write_text(GUARDED.format(**args))
-    proc = subprocess.run([sys.executable, str(good)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [sys.executable, str(good)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "entries 20" in proc.stdout
 
@@ -262,8 +293,7 @@ def test_ctrl_c_shuts_the_pool_down_and_keeps_what_was_yielded(tmp_path):
     jobs = [(str(p), 0.0, TINY) for p in paths]
     got = {}
     with pytest.raises(KeyboardInterrupt):
-        for i, result in parallel_map(_compute_one, jobs, workers=2, progress=False,
-                                      chunksize=2):
+        for i, result in parallel_map(_compute_one, jobs, workers=2, progress=False, chunksize=2):
             got[i] = result
             if len(got) == 5:
                 raise KeyboardInterrupt
@@ -303,9 +333,15 @@ def test_parallel_build_equals_serial_build_in_file_order(tmp_path, monkeypatch)
 
     paths = write_tones(tmp_path / "lib", 45)
     serial = open_lib(tmp_path / "lib", tmp_path / "c1")
-    par = Library.open(tmp_path / "lib", embed=counting_embed, audio=TINY,
-                       weights_fingerprint="w1", cache_dir=tmp_path / "c2", progress=False,
-                       workers=2)
+    par = Library.open(
+        tmp_path / "lib",
+        embed=counting_embed,
+        audio=TINY,
+        weights_fingerprint="w1",
+        cache_dir=tmp_path / "c2",
+        progress=False,
+        workers=2,
+    )
     assert par.paths == serial.paths == [str(p) for p in sorted(paths)]
     np.testing.assert_array_equal(par.embeddings, serial.embeddings)
     assert par.stats.computed == 45 and sum(batches) == 45 and len(batches) >= 4

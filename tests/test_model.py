@@ -33,17 +33,45 @@ def _feats(rng, params: RunParams, n: int) -> np.ndarray:
 
 # ---- shapes follow the parameters ---------------------------------------------------------
 
-@pytest.mark.parametrize("audio, model", [
-    (AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
-     ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32, latent_dim=8,
-                 iaf_steps=2, classifier_units=(16,))),
-    (AudioParams(sample_sec=1.3, n_mels=40, n_fft=512, hop_length=160),
-     ModelParams(conv_channels=(4, 6, 4), pool_sizes=((4, 2), (2, 2), (2, 4)), hidden_units=24,
-                 latent_dim=6, iaf_steps=3, classifier_units=(8, 8))),
-    (AudioParams(sample_sec=0.25, n_mels=16, n_fft=256, hop_length=64),
-     ModelParams(conv_channels=(4,), pool_sizes=((2, 2),), hidden_units=16, latent_dim=4,
-                 iaf_steps=0, classifier_units=())),
-])
+
+@pytest.mark.parametrize(
+    "audio, model",
+    [
+        (
+            AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
+            ModelParams(
+                conv_channels=(8, 8),
+                pool_sizes=((2, 2), (2, 2)),
+                hidden_units=32,
+                latent_dim=8,
+                iaf_steps=2,
+                classifier_units=(16,),
+            ),
+        ),
+        (
+            AudioParams(sample_sec=1.3, n_mels=40, n_fft=512, hop_length=160),
+            ModelParams(
+                conv_channels=(4, 6, 4),
+                pool_sizes=((4, 2), (2, 2), (2, 4)),
+                hidden_units=24,
+                latent_dim=6,
+                iaf_steps=3,
+                classifier_units=(8, 8),
+            ),
+        ),
+        (
+            AudioParams(sample_sec=0.25, n_mels=16, n_fft=256, hop_length=64),
+            ModelParams(
+                conv_channels=(4,),
+                pool_sizes=((2, 2),),
+                hidden_units=16,
+                latent_dim=4,
+                iaf_steps=0,
+                classifier_units=(),
+            ),
+        ),
+    ],
+)
 @pytest.mark.parametrize("n_classes", [0, 3])
 def test_shapes_follow_params(audio, model, n_classes, rng):
     params = RunParams(audio=audio, model=model)
@@ -95,6 +123,7 @@ def test_single_class_classifier_is_refused():
 
 # ---- MADE / IAF --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("latent, hidden", [(8, 16), (5, 7), (64, 128)])
 def test_made_masks_are_autoregressive(latent, hidden):
     m1, m2 = made_masks(latent, hidden)
@@ -124,7 +153,9 @@ def test_iaf_step_is_autoregressive(latent, hidden, rng):
         np.testing.assert_array_equal(m1[:, : i + 1], m0[:, : i + 1])
         np.testing.assert_array_equal(s1[:, : i + 1], s0[:, : i + 1])
         if i < latent - 1:
-            assert np.abs(m1[:, i + 1:] - m0[:, i + 1:]).max() > 0, "later outputs must depend on z_i"
+            assert np.abs(m1[:, i + 1 :] - m0[:, i + 1 :]).max() > 0, (
+                "later outputs must depend on z_i"
+            )
     # the context reaches every output, including the first
     m2, _ = (t.numpy() for t in step.autoregressive_params(z, ctx + 1.0))
     assert np.all(np.abs(m2 - m0).max(axis=0) > 0)
@@ -174,6 +205,7 @@ def test_masked_dense_checks_input_size():
 
 
 # ---- gradients and persistence of the flow ------------------------------------------------
+
 
 def test_every_flow_weight_is_tracked_and_gets_a_gradient(tiny_model, rng):
     flow_vars = tiny_model.flow_variables()

@@ -70,7 +70,9 @@ def _ckpt(md: ModelDir, step: int) -> Path:
 
 def _same_weights(model, expected) -> bool:
     got = model.get_weights()
-    return len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+    return len(got) == len(expected) and all(
+        np.array_equal(a, b) for a, b in zip(got, expected, strict=True)
+    )
 
 
 def _cut(path: Path) -> None:
@@ -116,8 +118,12 @@ def holder():
     procs = []
 
     def start(logdir: Path) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-c", _HOLDER, str(logdir)], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", _HOLDER, str(logdir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(p)
         line = p.stdout.readline()
         assert line.strip() == "locked", p.stderr.read()
@@ -133,8 +139,11 @@ def holder():
 
 
 def _snapshot(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
-            if p.is_file() and p.name != ".train.lock"}
+    return {
+        str(p.relative_to(d)): p.read_bytes()
+        for p in sorted(d.rglob("*"))
+        if p.is_file() and p.name != ".train.lock"
+    }
 
 
 def test_second_trainer_fails_at_once_naming_the_holder(md, holder):
@@ -143,10 +152,25 @@ def test_second_trainer_fails_at_once_naming_the_holder(md, holder):
     proc = holder(md.path)
     before = _snapshot(md.path)
     cli = subprocess.run(
-        [sys.executable, "-c", "import sys; from samplevae.cli import main; sys.exit(main())",
-         "train", "--logdir", str(md.path), "--dataset", "kit", "--num-steps", "40",
-         "--learning-rate", "0.01", "--no-progress"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from samplevae.cli import main; sys.exit(main())",
+            "train",
+            "--logdir",
+            str(md.path),
+            "--dataset",
+            "kit",
+            "--num-steps",
+            "40",
+            "--learning-rate",
+            "0.01",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cli.returncode == 1, cli.stderr[-2000:]
     assert f"PID {proc.pid}" in cli.stderr and "another training run" in cli.stderr
     assert "Traceback" not in cli.stderr
@@ -184,6 +208,7 @@ def test_reading_works_while_a_trainer_holds_the_lock(md, holder, saved):
 
 # ---- case 5: a cut-off file in the newest checkpoint ----------------------------------------
 
+
 @pytest.mark.parametrize("name", ["optimizer.npz", "model.weights.h5", "state.json"])
 def test_cut_off_newest_checkpoint_falls_back_to_the_intact_one(md, saved, name, caplog):
     bad = _ckpt(md, 20) / name
@@ -220,8 +245,11 @@ def test_cut_off_file_in_an_old_checkpoint_without_manifest(md, saved, name, cap
 def test_no_intact_checkpoint_is_a_clear_error_naming_the_files(md):
     _cut(_ckpt(md, 20) / "optimizer.npz")
     _cut(_ckpt(md, 10) / "model.weights.h5")
-    for call in (lambda m: m.load_model(), lambda m: m.weights_path,
-                 lambda m: _restored_iterations(m, m.params)):
+    for call in (
+        lambda m: m.load_model(),
+        lambda m: m.weights_path,
+        lambda m: _restored_iterations(m, m.params),
+    ):
         with pytest.raises(ModelError) as err:
             call(ModelDir(md.path))
         msg = str(err.value)
@@ -251,6 +279,7 @@ def test_pruning_never_removes_the_intact_fallback(md, saved):
 
 
 # ---- case 8: integrity of the weights ------------------------------------------------------
+
 
 def test_checkpoint_records_checksums_of_every_file(md):
     manifest = json.loads((_ckpt(md, 20) / MANIFEST_FILE).read_text())
@@ -292,6 +321,7 @@ def test_cut_off_manifest_counts_as_damage(md, saved):
 
 
 # ---- case 7: a half-written last line of metrics.jsonl --------------------------------------
+
 
 def test_append_after_a_torn_line_drops_it_and_keeps_the_next_record(md, caplog):
     with open(md.metrics_path, "ab") as f:

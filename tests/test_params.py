@@ -94,8 +94,11 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("cls", "name", "value", "words"), BAD_VALUES,
-                         ids=[f"{c.__name__}.{n}={v!r}" for c, n, v, _ in BAD_VALUES])
+@pytest.mark.parametrize(
+    ("cls", "name", "value", "words"),
+    BAD_VALUES,
+    ids=[f"{c.__name__}.{n}={v!r}" for c, n, v, _ in BAD_VALUES],
+)
 def test_bad_value_raises_parameter_error_naming_it(cls, name, value, words):
     with pytest.raises(ParameterError, match=words) as info:
         cls(**{name: value})
@@ -118,7 +121,13 @@ def test_params_are_frozen():
 def test_defaults_are_the_originals():
     a, m, t = AudioParams(), ModelParams(), TrainParams()
     assert (a.sample_rate, a.sample_sec, a.n_fft, a.hop_length, a.n_mels, a.top_db) == (
-        16000, 2.0, 1024, 256, 128, 80.0)
+        16000,
+        2.0,
+        1024,
+        256,
+        128,
+        80.0,
+    )
     assert a.griffin_lim_iters >= 32
     assert m.conv_channels == (32, 64, 32, 32)
     assert m.pool_sizes == ((4, 4), (2, 2), (2, 4), (2, 2))
@@ -129,8 +138,9 @@ def test_defaults_are_the_originals():
 def test_lists_are_stored_as_tuples_so_params_hash_and_round_trip():
     m = ModelParams(conv_channels=[8, 8], pool_sizes=[[2, 2], [2, 2]], classifier_units=[16])
     assert m.conv_channels == (8, 8) and m.pool_sizes == ((2, 2), (2, 2))
-    assert m == ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)),
-                            classifier_units=(16,))
+    assert m == ModelParams(
+        conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), classifier_units=(16,)
+    )
     assert hash(m) == hash(ModelParams.from_json(m.to_json()))
     r = RunParams(model=m, class_names=["a", "b"])
     assert r.class_names == ("a", "b")
@@ -152,11 +162,26 @@ def test_run_params_refuses_wrong_sub_param_types(field, value):
 
 ROUND_TRIP = [
     AudioParams(),
-    AudioParams(sample_rate=22050, sample_sec=1.5, n_fft=512, hop_length=128, n_mels=64,
-                fmin=30.0, fmax=8000.0, top_db=60.0, griffin_lim_iters=64),
+    AudioParams(
+        sample_rate=22050,
+        sample_sec=1.5,
+        n_fft=512,
+        hop_length=128,
+        n_mels=64,
+        fmin=30.0,
+        fmax=8000.0,
+        top_db=60.0,
+        griffin_lim_iters=64,
+    ),
     ModelParams(),
-    ModelParams(conv_channels=(8, 16), pool_sizes=((2, 2), (3, 2)), classifier_units=(),
-                iaf_steps=0, iaf_hidden=10, beta=0.5),
+    ModelParams(
+        conv_channels=(8, 16),
+        pool_sizes=((2, 2), (3, 2)),
+        classifier_units=(),
+        iaf_steps=0,
+        iaf_hidden=10,
+        beta=0.5,
+    ),
     TrainParams(),
     TrainParams(batch_size=8, num_steps=100, class_weighting=True, seed=7),
     SegmentParams(),
@@ -173,8 +198,7 @@ def test_json_round_trip(params):
     assert type(params).from_dict(params.to_dict()) == params
 
 
-@pytest.mark.parametrize("cls", [AudioParams, ModelParams, TrainParams, RunParams,
-                                 SegmentParams])
+@pytest.mark.parametrize("cls", [AudioParams, ModelParams, TrainParams, RunParams, SegmentParams])
 def test_unknown_keys_are_rejected(cls):
     data = cls().to_dict()
     data["smaple_rate"] = 8000  # a typo must not pass silently
@@ -216,10 +240,18 @@ def test_bad_value_in_json_is_a_parameter_error():
 def test_run_params_save_load(tmp_path):
     r = RunParams(
         audio=AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128),
-        model=ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)), hidden_units=32,
-                          latent_dim=8, iaf_steps=2, classifier_units=(16,)),
+        model=ModelParams(
+            conv_channels=(8, 8),
+            pool_sizes=((2, 2), (2, 2)),
+            hidden_units=32,
+            latent_dim=8,
+            iaf_steps=2,
+            classifier_units=(16,),
+        ),
         train=TrainParams(batch_size=16, validate_every=10),
-        dataset="kit", workspace=str(tmp_path / "ws"), class_names=("kick", "snare"),
+        dataset="kit",
+        workspace=str(tmp_path / "ws"),
+        class_names=("kick", "snare"),
     )
     path = tmp_path / "run" / "params.json"
     r.save(path)
@@ -246,15 +278,19 @@ def test_run_params_load_errors_name_the_file(tmp_path):
 
 # --- derived shapes ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("kwargs", "n_samples", "n_frames"), [
-    ({}, 32000, 125),
-    ({"sample_sec": 1.0}, 16000, 63),
-    ({"sample_sec": 0.5, "hop_length": 128, "n_fft": 512}, 8000, 63),
-    ({"sample_sec": 4.0}, 64000, 250),
-    ({"hop_length": 512}, 32000, 63),
-    ({"sample_rate": 22050, "sample_sec": 1.0, "hop_length": 512}, 22050, 44),
-    ({"sample_rate": 44100, "sample_sec": 0.1, "hop_length": 441}, 4410, 10),
-])
+
+@pytest.mark.parametrize(
+    ("kwargs", "n_samples", "n_frames"),
+    [
+        ({}, 32000, 125),
+        ({"sample_sec": 1.0}, 16000, 63),
+        ({"sample_sec": 0.5, "hop_length": 128, "n_fft": 512}, 8000, 63),
+        ({"sample_sec": 4.0}, 64000, 250),
+        ({"hop_length": 512}, 32000, 63),
+        ({"sample_rate": 22050, "sample_sec": 1.0, "hop_length": 512}, 22050, 44),
+        ({"sample_rate": 44100, "sample_sec": 0.1, "hop_length": 441}, 4410, 10),
+    ],
+)
 def test_shapes_follow_from_params(kwargs, n_samples, n_frames):
     p = AudioParams(**kwargs)
     assert p.n_samples == n_samples
@@ -274,7 +310,9 @@ def test_conv_shapes_follow_clip_length():
 def test_tiny_conv_shapes():
     m = ModelParams(conv_channels=(8, 8), pool_sizes=((2, 2), (2, 2)))
     assert m.conv_shapes(AudioParams(sample_sec=0.5, n_mels=32, n_fft=512, hop_length=128)) == [
-        (16, 31), (8, 15)]
+        (16, 31),
+        (8, 15),
+    ]
 
 
 def test_fmax_default_is_nyquist():
@@ -286,7 +324,12 @@ def test_cache_key_depends_on_feature_params_only():
     base = AudioParams()
     assert base.key() == AudioParams().key()
     assert base.key() == AudioParams(griffin_lim_iters=100).key()
-    keys = {base.key(), AudioParams(n_mels=64).key(), AudioParams(sample_sec=1.0).key(),
-            AudioParams(top_db=60.0).key(), AudioParams(sample_rate=22050).key()}
+    keys = {
+        base.key(),
+        AudioParams(n_mels=64).key(),
+        AudioParams(sample_sec=1.0).key(),
+        AudioParams(top_db=60.0).key(),
+        AudioParams(sample_rate=22050).key(),
+    }
     assert len(keys) == 5
     assert params_hash({"a": 1, "b": 2}) == params_hash({"b": 2, "a": 1})

@@ -123,12 +123,15 @@ def test_a_notebook_importing_samplevae_and_tensorflow_prints_nothing_on_stderr(
 def test_importing_the_package_quiets_tensorflow_before_it_loads():
     """``import samplevae`` alone sets the level and installs the import filter, so the CLI,
     scripts and notebooks get no start-up noise without calling anything."""
-    code = ("import os, sys, samplevae\n"
-            "from samplevae._quiet import _TensorFlowImportFilter\n"
-            "assert 'tensorflow' not in sys.modules\n"
-            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'],"
-            " any(isinstance(f, _TensorFlowImportFilter) for f in sys.meta_path))\n")
+    code = (
+        "import os, sys, samplevae\n"
+        "from samplevae._quiet import _TensorFlowImportFilter\n"
+        "assert 'tensorflow' not in sys.modules\n"
+        "print(os.environ['TF_CPP_MIN_LOG_LEVEL'],"
+        " any(isinstance(f, _TensorFlowImportFilter) for f in sys.meta_path))\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
     assert out.stdout.split() == ["2", "True"]

@@ -27,32 +27,59 @@ def _load(name: str):
 rk = _load("realkits")
 
 
-@pytest.mark.parametrize("name, label", [
-    ("kick01.ogg", "kick"), ("kick_hardcore01.ogg", "kick"), ("bassdrum_acoustic02.ogg", "kick"),
-    ("BD_Acou_01.wav", "kick"), ("Bass Drum 2.wav", "kick"),
-    ("snare05.ogg", "snare"), ("Snr_Acou_01.wav", "snare"), ("nasty_snare01.ogg", "snare"),
-    ("clap03.ogg", "clap"), ("HandClap.wav", "clap"),
-    ("rim01.ogg", "rim"), ("sidestick01.ogg", "rim"), ("Side Stick.wav", "rim"),
-    ("hihat_closed04.ogg", "hihat_closed"), ("Hi-Hat Closed.wav", "hihat_closed"),
-    ("hihat_opened02.ogg", "hihat_open"), ("HH_open.wav", "hihat_open"),
-    ("tom_low01.ogg", "tom_low"), ("Floor Tom", "tom_low"), ("tom_mid01.ogg", "tom_mid"),
-    ("tom_hi01.ogg", "tom_high"), ("High Tom.wav", "tom_high"),
-])
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("kick01.ogg", "kick"),
+        ("kick_hardcore01.ogg", "kick"),
+        ("bassdrum_acoustic02.ogg", "kick"),
+        ("BD_Acou_01.wav", "kick"),
+        ("Bass Drum 2.wav", "kick"),
+        ("snare05.ogg", "snare"),
+        ("Snr_Acou_01.wav", "snare"),
+        ("nasty_snare01.ogg", "snare"),
+        ("clap03.ogg", "clap"),
+        ("HandClap.wav", "clap"),
+        ("rim01.ogg", "rim"),
+        ("sidestick01.ogg", "rim"),
+        ("Side Stick.wav", "rim"),
+        ("hihat_closed04.ogg", "hihat_closed"),
+        ("Hi-Hat Closed.wav", "hihat_closed"),
+        ("hihat_opened02.ogg", "hihat_open"),
+        ("HH_open.wav", "hihat_open"),
+        ("tom_low01.ogg", "tom_low"),
+        ("Floor Tom", "tom_low"),
+        ("tom_mid01.ogg", "tom_mid"),
+        ("tom_hi01.ogg", "tom_high"),
+        ("High Tom.wav", "tom_high"),
+    ],
+)
 def test_names_that_are_labelled(name, label):
     assert rk.label_from_name(name) == (label, "")
 
 
-@pytest.mark.parametrize("name", [
-    "kick_loop.wav",        # a loop, not a one-shot
-    "crash01.ogg", "ride02.ogg", "RideBell.wav", "shaker01.ogg", "zap01.ogg", "wood01.ogg",
-    "clav01.ogg",           # claves, not a clap
-    "hihat_foot_pedal01.ogg",  # the pedal hat is left out, as GM note 44
-    "HiHat.wav",            # open or closed?
-    "tom03.ogg", "Tom",     # which tom?
-    "snare_rim01.ogg",      # a rim shot on the snare: two classes
-    "nasty_bass01.ogg",     # a bass, maybe not a drum
-    "snare_roll.wav", "drum_fill_01.wav", "hihat_closed_open.wav",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kick_loop.wav",  # a loop, not a one-shot
+        "crash01.ogg",
+        "ride02.ogg",
+        "RideBell.wav",
+        "shaker01.ogg",
+        "zap01.ogg",
+        "wood01.ogg",
+        "clav01.ogg",  # claves, not a clap
+        "hihat_foot_pedal01.ogg",  # the pedal hat is left out, as GM note 44
+        "HiHat.wav",  # open or closed?
+        "tom03.ogg",
+        "Tom",  # which tom?
+        "snare_rim01.ogg",  # a rim shot on the snare: two classes
+        "nasty_bass01.ogg",  # a bass, maybe not a drum
+        "snare_roll.wav",
+        "drum_fill_01.wav",
+        "hihat_closed_open.wav",
+    ],
+)
 def test_names_that_must_not_be_labelled(name):
     label, reason = rk.label_from_name(name)
     assert label is None
@@ -71,8 +98,12 @@ def test_exadrums_labels_combine_kit_and_file_names():
         <sounds><sound type="DrumHead">X/Kick_2.wav</sound></sounds></Instrument>
     </root>"""
     inst = rk.exadrums_instruments(kit)
-    assert inst == {"Tom03.wav": "Floor Tom", "Tom01.wav": "Tom", "BD_Acou_01.wav": "Kick",
-                    "Kick_2.wav": "Snare"}
+    assert inst == {
+        "Tom03.wav": "Floor Tom",
+        "Tom01.wav": "Tom",
+        "BD_Acou_01.wav": "Kick",
+        "Kick_2.wav": "Snare",
+    }
     assert rk.label_exadrums("Tom03.wav", inst["Tom03.wav"]) == ("tom_low", "")
     assert rk.label_exadrums("Tom01.wav", inst["Tom01.wav"])[0] is None
     assert rk.label_exadrums("BD_Acou_01.wav", inst["BD_Acou_01.wav"]) == ("kick", "")
@@ -96,10 +127,25 @@ def test_gm_note_map():
 
 
 def test_which_kits_are_rendered_and_with_which_notes():
-    for name in ("Standard", "Room 3", "Power", "Electronic", "TR-808", "TR 808", "Jazz 2", "Brush"):
+    for name in (
+        "Standard",
+        "Room 3",
+        "Power",
+        "Electronic",
+        "TR-808",
+        "TR 808",
+        "Jazz 2",
+        "Brush",
+    ):
         assert rk.kit_exclusion(name) is None, name
-    for name in ("SFX", "Marching Snare", "OldMarchingTenor", "Orchestra Kit", "Orchestra",
-                 "Metronome"):
+    for name in (
+        "SFX",
+        "Marching Snare",
+        "OldMarchingTenor",
+        "Orchestra Kit",
+        "Orchestra",
+        "Metronome",
+    ):
         assert rk.kit_exclusion(name), name
     assert rk.kit_note_map("Standard") == rk.GM_NOTE_MAP
     brush = rk.kit_note_map("Brush 1")
@@ -129,8 +175,10 @@ def _riff_chunk(cid: bytes, body: bytes, pad: bool = True) -> bytes:
 
 
 def _soundfont(presets, pad: bool = True) -> bytes:
-    recs = b"".join(name.encode().ljust(20, b"\0") + struct.pack("<HHHIII", prog, bank, 0, 0, 0, 0)
-                    for bank, prog, name in [*presets, (0, 0, "EOP")])
+    recs = b"".join(
+        name.encode().ljust(20, b"\0") + struct.pack("<HHHIII", prog, bank, 0, 0, 0, 0)
+        for bank, prog, name in [*presets, (0, 0, "EOP")]
+    )
     info = _riff_chunk(b"LIST", b"INFO" + _riff_chunk(b"ifil", b"\2\0\1\0"))
     sdta = _riff_chunk(b"LIST", b"sdta" + _riff_chunk(b"smpl", b"\1\2\3"), pad=pad)  # odd size
     pdta = _riff_chunk(b"LIST", b"pdta" + _riff_chunk(b"phdr", recs))
@@ -182,8 +230,11 @@ def test_write_benchmark_makes_class_folders_make_dataset_reads(tmp_path):
     def hit():
         return (rng.standard_normal(3200) * 3000).astype(np.int16)
 
-    items = [_item("FluidR3_GM", f"fl_{c}_{i}.wav", c, hit()) for c in ("kick", "snare")
-             for i in range(3)]
+    items = [
+        _item("FluidR3_GM", f"fl_{c}_{i}.wav", c, hit())
+        for c in ("kick", "snare")
+        for i in range(3)
+    ]
     items += [_item("lmms", f"lmms_{c}.wav", c, hit()) for c in ("kick", "snare")]
     out = tmp_path / "bench"
     (out / "train" / "kick").mkdir(parents=True)
@@ -201,8 +252,14 @@ def test_write_benchmark_makes_class_folders_make_dataset_reads(tmp_path):
     assert "crash01.ogg" in (out / "excluded.csv").read_text()
     table = rk.count_table(rows)
     assert "kick" in table and "tom_low" in table
-    ds = make_dataset("bench", out / "train", classes=True, workspace=tmp_path / "ws",
-                      progress=False, train_ratio=1.0)
+    ds = make_dataset(
+        "bench",
+        out / "train",
+        classes=True,
+        workspace=tmp_path / "ws",
+        progress=False,
+        train_ratio=1.0,
+    )
     assert sorted(ds.class_names) == ["kick", "snare"]
     assert ds.counts()["train"] == {"kick": 3, "snare": 3}
     with pytest.raises(ValueError, match="not one of"):

@@ -30,7 +30,7 @@ def brute_force_fast(data, queries, k, exclude=None):
     """Reference ids for recall: float64 BLAS distances (no exact-tie guarantees needed)."""
     data = data.astype(np.float64)
     queries = queries.astype(np.float64)
-    d2 = (queries ** 2).sum(1)[:, None] - 2 * queries @ data.T + (data ** 2).sum(1)[None]
+    d2 = (queries**2).sum(1)[:, None] - 2 * queries @ data.T + (data**2).sum(1)[None]
     if exclude is not None:
         for i, ex in enumerate(exclude):
             d2[i, ex] = np.inf
@@ -104,7 +104,7 @@ def test_single_target_and_exclude_forms(rng):
     assert 7 not in nn.query(data[7], 3, exclude=7)[0]
     assert not {7, 8} & set(nn.query(data[7], 3, exclude=[7, 8])[0][0])
     q = data[[1, 2, 3]]
-    per_query = nn.query(q, 4, exclude=np.array([1, 2, 3]))[0]        # one id each
+    per_query = nn.query(q, 4, exclude=np.array([1, 2, 3]))[0]  # one id each
     assert not np.any(per_query == np.array([[1], [2], [3]]))
     padded = nn.query(q, 4, exclude=np.array([[1, -1], [2, 50], [3, -1]]))[0]
     assert not np.any(padded == np.array([[1], [2], [3]])) and 50 not in padded[1]
@@ -195,10 +195,16 @@ def test_fit_keeps_its_own_copy(rng):
 # --- bad input -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"exact_threshold": -1}, {"exact_threshold": 2.5}, {"seed": "x"},
-    {"target_recall": 0.0}, {"target_recall": 1.5},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"exact_threshold": -1},
+        {"exact_threshold": 2.5},
+        {"seed": "x"},
+        {"target_recall": 0.0},
+        {"target_recall": 1.5},
+    ],
+)
 def test_bad_constructor_arguments(kwargs):
     with pytest.raises(ParameterError):
         NearestNeighbors(**kwargs)

@@ -53,15 +53,22 @@ def hihat_open(rng, t60=0.9):
 
 def hihat_closed(rng):
     t = np.arange(int(0.1 * SR)) / SR
-    return _filt(0.5 * _metal(rng, t) + rng.standard_normal(t.size), "high", 6000, 4) * _env(t, 0.06)
+    return _filt(0.5 * _metal(rng, t) + rng.standard_normal(t.size), "high", 6000, 4) * _env(
+        t, 0.06
+    )
 
 
 def cymbal(rng, t60=1.5, swell=0.3):
     """Crash: 60 beating inharmonic partials + noise, 1.5 s decay, a slow amplitude swell."""
     t = np.arange(int(1.2 * t60 * SR)) / SR
-    partials = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28))
-                   * (1 + np.sin(2 * np.pi * rng.uniform(1, 6) * t))
-                   for f in rng.uniform(300, 7000, 60)) / 30
+    partials = (
+        sum(
+            np.sin(2 * np.pi * f * t + rng.uniform(0, 6.28))
+            * (1 + np.sin(2 * np.pi * rng.uniform(1, 6) * t))
+            for f in rng.uniform(300, 7000, 60)
+        )
+        / 30
+    )
     noise = _filt(rng.standard_normal(t.size), "high", 2500)
     wobble = 1 + swell * np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6.28))
     return (0.6 * partials + noise) * _env(t, t60, 0.003) * wobble
@@ -74,7 +81,7 @@ def take(seconds, hits, rng, noise_db=-70.0):
         x = x / np.max(np.abs(x)) * 10 ** (db / 20)
         i = int(round(t0 * SR))
         n = min(x.size, y.size - i)
-        y[i:i + n] += x[:n]
+        y[i : i + n] += x[:n]
     y += 10 ** (noise_db / 20) * rng.standard_normal(y.size)
     return (0.8 * y / np.max(np.abs(y))).astype(np.float32)
 
@@ -85,10 +92,18 @@ def make_drum_take() -> tuple[np.ndarray, np.ndarray]:
     Also used by bench/segment.py."""
     rng = np.random.default_rng(0)
     hits = [
-        (0.2, kick(rng), 0), (0.5, hihat_closed(rng), -6), (1.0, snare(rng), -3),
-        (1.5, hihat_open(rng), -4), (2.6, kick(rng), 0), (3.1, cymbal(rng), -2),
-        (4.9, snare(rng), -20), (5.5, kick(rng), -1), (5.75, hihat_open(rng, t60=0.7), -8),
-        (6.8, cymbal(rng), 0), (7.8, kick(rng), -2), (8.6, hihat_closed(rng), -20),
+        (0.2, kick(rng), 0),
+        (0.5, hihat_closed(rng), -6),
+        (1.0, snare(rng), -3),
+        (1.5, hihat_open(rng), -4),
+        (2.6, kick(rng), 0),
+        (3.1, cymbal(rng), -2),
+        (4.9, snare(rng), -20),
+        (5.5, kick(rng), -1),
+        (5.75, hihat_open(rng, t60=0.7), -8),
+        (6.8, cymbal(rng), 0),
+        (7.8, kick(rng), -2),
+        (8.6, hihat_closed(rng), -20),
         (9.2, snare(rng), -5),
     ]
     truth = np.array([t for t, _, _ in hits])
@@ -160,11 +175,13 @@ def test_without_the_rise_gate_a_decay_is_split():
 def test_hits_over_tails_are_found():
     rng = np.random.default_rng(1)
     cases = [
-        ([(0.6, kick(rng), 0), (0.75, hihat_closed(rng), -12)], [0.6, 0.75]),   # hat on a kick
-        ([(0.6, hihat_open(rng), 0), (0.8, kick(rng), -20)], [0.6, 0.8]),       # quiet kick
-        ([(0.6, cymbal(rng), 0), (1.4, snare(rng), -6)], [0.6, 1.4]),           # snare in a crash
-        ([(0.6 + 0.11 * i, snare(rng), -3 * i) for i in range(4)],              # a fading roll
-         [0.6, 0.71, 0.82, 0.93]),
+        ([(0.6, kick(rng), 0), (0.75, hihat_closed(rng), -12)], [0.6, 0.75]),  # hat on a kick
+        ([(0.6, hihat_open(rng), 0), (0.8, kick(rng), -20)], [0.6, 0.8]),  # quiet kick
+        ([(0.6, cymbal(rng), 0), (1.4, snare(rng), -6)], [0.6, 1.4]),  # snare in a crash
+        (
+            [(0.6 + 0.11 * i, snare(rng), -3 * i) for i in range(4)],  # a fading roll
+            [0.6, 0.71, 0.82, 0.93],
+        ),
     ]
     for hits, truth in cases:
         onsets = segment_onsets(take(3.0, hits, rng), SR)
@@ -192,8 +209,11 @@ def test_min_level_db_drops_quiet_segments():
 
 def test_snap_start_backtrack_and_max_segments():
     rng = np.random.default_rng(4)
-    y = take(4.0, [(0.3, snare(rng), -6), (1.3, kick(rng), 0), (2.3, snare(rng), -12),
-                   (3.3, kick(rng), -3)], rng)
+    y = take(
+        4.0,
+        [(0.3, snare(rng), -6), (1.3, kick(rng), 0), (2.3, snare(rng), -12), (3.3, kick(rng), -3)],
+        rng,
+    )
     np.testing.assert_allclose(segment_onsets(y, SR), [0.0, 1.3, 2.3, 3.3], atol=0.03)
     no_snap = segment_onsets(y, SR, SegmentParams(snap_start=0.0))
     np.testing.assert_allclose(no_snap, [0.3, 1.3, 2.3, 3.3], atol=0.03)
@@ -202,19 +222,29 @@ def test_snap_start_backtrack_and_max_segments():
     assert peak.size == 4 and np.all(peak >= no_snap) and np.all(peak - no_snap < 0.06)
     # max_segments keeps the strongest (largest rise above what came before) in time
     # order: here every hit rises from the noise floor, so the two loudest
-    np.testing.assert_allclose(segment_onsets(y, SR, SegmentParams(max_segments=2)),
-                               [1.3, 3.3], atol=0.03)
+    np.testing.assert_allclose(
+        segment_onsets(y, SR, SegmentParams(max_segments=2)), [1.3, 3.3], atol=0.03
+    )
 
 
 def test_max_segments_prefers_the_clearest_hits():
     rng = np.random.default_rng(5)
     # the 2nd and 4th hits land in the tail of a louder one (smaller rise)
-    y = take(4.0, [(0.6, kick(rng), 0), (0.75, hihat_closed(rng), -12),
-                   (2.0, kick(rng), 0), (2.15, hihat_closed(rng), -12)], rng)
+    y = take(
+        4.0,
+        [
+            (0.6, kick(rng), 0),
+            (0.75, hihat_closed(rng), -12),
+            (2.0, kick(rng), 0),
+            (2.15, hihat_closed(rng), -12),
+        ],
+        rng,
+    )
     full = segment_onsets(y, SR)
     np.testing.assert_allclose(full, [0.6, 0.75, 2.0, 2.15], atol=0.03)
-    np.testing.assert_allclose(segment_onsets(y, SR, SegmentParams(max_segments=2)),
-                               [0.6, 2.0], atol=0.03)
+    np.testing.assert_allclose(
+        segment_onsets(y, SR, SegmentParams(max_segments=2)), [0.6, 2.0], atol=0.03
+    )
 
 
 def test_silence_and_hitless_audio_give_one_segment():
@@ -244,7 +274,7 @@ def test_segment_file_short_file_is_one_segment(tmp_path):
     y = take(1.9, [(0.1, kick(rng), 0), (0.7, snare(rng), 0), (1.3, kick(rng), 0)], rng)
     path = tmp_path / "short.wav"
     sf.write(path, y, SR)
-    assert segment_file(path, AudioParams()) == [0.0]               # 1.9 s <= 2.0 s clip
+    assert segment_file(path, AudioParams()) == [0.0]  # 1.9 s <= 2.0 s clip
     assert len(segment_file(path, AudioParams(sample_sec=0.5))) == 3  # longer than 0.5 s
 
 
@@ -257,12 +287,15 @@ def test_segment_file_unreadable_raises_audio_load_error(tmp_path):
         segment_file(tmp_path / "missing.wav", AudioParams())
 
 
-@pytest.mark.parametrize("audio, sr, match", [
-    (np.zeros((2, 100)), SR, "mono"),
-    (np.array([0.0, np.nan, 0.0]), SR, "NaN"),
-    (np.zeros(100), 0, "sample_rate"),
-    (np.zeros(100), 16000.5, "sample_rate"),
-])
+@pytest.mark.parametrize(
+    "audio, sr, match",
+    [
+        (np.zeros((2, 100)), SR, "mono"),
+        (np.array([0.0, np.nan, 0.0]), SR, "NaN"),
+        (np.zeros(100), 0, "sample_rate"),
+        (np.zeros(100), 16000.5, "sample_rate"),
+    ],
+)
 def test_bad_audio_is_refused(audio, sr, match):
     with pytest.raises(ParameterError, match=match):
         segment_onsets(audio, sr)
@@ -323,7 +356,20 @@ def test_cli_slice(tmp_path, drum_take, capsys):
     data = json.loads(capsys.readouterr().out)
     assert len(data["slices"]) == truth.size and data["sfz"].endswith("take.sfz")
     assert np.max(np.abs(np.array([s["onset"] for s in data["slices"]]) - truth)) < 0.03
-    assert main(["slice", str(src), "--out", str(tmp_path / "few"), "--max-segments", "3",
-                 "--min-gap", "0.5"]) == 0
+    assert (
+        main(
+            [
+                "slice",
+                str(src),
+                "--out",
+                str(tmp_path / "few"),
+                "--max-segments",
+                "3",
+                "--min-gap",
+                "0.5",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3 slice(s)" in out and out.count("onset") == 3

@@ -14,13 +14,25 @@ from samplevae.errors import ParameterError
 from samplevae.params import AudioParams
 from samplevae.synth import DRUM_CLASSES, KIT_SAMPLE_RATE, make_kit, synth_hit
 
-NINE = ["kick", "snare", "hihat_closed", "hihat_open", "tom_low", "tom_mid", "tom_high", "clap",
-        "rim"]
+NINE = [
+    "kick",
+    "snare",
+    "hihat_closed",
+    "hihat_open",
+    "tom_low",
+    "tom_mid",
+    "tom_high",
+    "clap",
+    "rim",
+]
 
 
 def hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +90,9 @@ def test_every_file_loads_and_is_a_usable_hit(kit6):
 def test_samples_vary_inside_a_class(kit6):
     _, files = kit6
     for c in NINE:
-        a, b = (sf.read(p)[0] for p in files if p.parent.name == c and p.stem[-3:] in ("000", "001"))
+        a, b = (
+            sf.read(p)[0] for p in files if p.parent.name == c and p.stem[-3:] in ("000", "001")
+        )
         assert a.shape != b.shape or not np.allclose(a, b)
 
 
@@ -118,10 +132,13 @@ def test_classes_differ_as_drums_do(kit6):
         assert mean(_centroid, "kick") < mean(_centroid, bright) / 10
     # hi-hats are the brightest class
     assert min(mean(_centroid, "hihat_closed"), mean(_centroid, "hihat_open")) > max(
-        mean(_centroid, c) for c in NINE if not c.startswith("hihat"))
+        mean(_centroid, c) for c in NINE if not c.startswith("hihat")
+    )
     # toms are tuned low < mid < high, above the kick
-    pitch = [float(np.median([_dominant_hz(x, sr) for x in by_class[c]]))
-             for c in ("kick", "tom_low", "tom_mid", "tom_high")]
+    pitch = [
+        float(np.median([_dominant_hz(x, sr) for x in by_class[c]]))
+        for c in ("kick", "tom_low", "tom_mid", "tom_high")
+    ]
     assert pitch == sorted(pitch)
     # an open hi-hat rings longer than a closed one; a rim shot is the shortest hit
     assert mean(_duration, "hihat_open") > 3 * mean(_duration, "hihat_closed")
@@ -163,10 +180,13 @@ def test_class_subset_keeps_each_class_sound(tmp_path):
     assert sub[0].read_bytes() == clap.read_bytes()
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [
-    ({"per_class": 0}, "per_class"),
-    ({"classes": ("kick", "cowbell")}, "cowbell"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"per_class": 0}, "per_class"),
+        ({"classes": ("kick", "cowbell")}, "cowbell"),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs, words):
     with pytest.raises(ParameterError, match=words):
         make_kit(tmp_path, **kwargs)
@@ -191,7 +211,12 @@ def test_console_script_synth_kit(tmp_path):
     import sys
 
     exe = Path(sys.executable).parent / "samplevae"
-    out = subprocess.run([str(exe), "synth-kit", "kit", "--per-class", "1"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(exe), "synth-kit", "kit", "--per-class", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert sorted(p.name for p in (tmp_path / "kit").iterdir()) == sorted(NINE)

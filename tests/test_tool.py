@@ -39,6 +39,7 @@ def two_files(kit_dir):
 
 # --- weight semantics, checked on embeddings -------------------------------------------------
 
+
 def test_blend_without_files_normal_prior_is_seeded_standard_normal(tool):
     z = tool.blend(seed=3, prior="normal")
     expected = np.random.default_rng(3).standard_normal(tool.latent_dim).astype(np.float32)
@@ -48,12 +49,16 @@ def test_blend_without_files_normal_prior_is_seeded_standard_normal(tool):
 
 def test_blend_normalised_weights(tool, two_files):
     e = tool.embed(two_files)
-    np.testing.assert_allclose(tool.blend(two_files, [1, 2]), (e[0] + 2 * e[1]) / 3, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tool.blend(two_files, [1, 2]), (e[0] + 2 * e[1]) / 3, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_blend_wrong_weight_count_gives_equal_weights(tool, two_files):
     e = tool.embed(two_files)
-    np.testing.assert_allclose(tool.blend(two_files, [1, 2, 3]), e.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tool.blend(two_files, [1, 2, 3]), e.mean(axis=0), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(tool.blend(two_files), e.mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
@@ -88,11 +93,13 @@ def test_inputs_may_be_paths_audio_or_embeddings(tool, two_files):
     e = tool.embed(two_files)
     audio = load_audio(two_files[0], tool.audio_params)
     np.testing.assert_allclose(tool.embed(audio), e[0], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(tool.blend([e[0], two_files[1]], [1, 1]), e.mean(axis=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tool.blend([e[0], two_files[1]], [1, 1]), e.mean(axis=0), rtol=1e-5, atol=1e-6
+    )
 
 
 # --- generation ---------------------------------------------------------------------------
+
 
 def test_generate_writes_wav_of_clip_length(tool, two_files, tmp_path):
     out = tmp_path / "gen.wav"
@@ -127,6 +134,7 @@ def test_interpolate_ends_match_the_inputs_and_never_overwrites(tool, two_files,
 
 # --- similarity ---------------------------------------------------------------------------
 
+
 def test_find_similar_finds_own_copy_first(tool, library_dir, tmp_path):
     target = tmp_path / "outside.wav"
     shutil.copy(library_dir / "clap" / "clap_003.wav", target)
@@ -147,8 +155,12 @@ def test_find_similar_prefers_the_same_class(tool, library_dir):
     hits = total = 0
     for cls in DRUM_CLASSES:
         for i in range(3):
-            res = tool.find_similar(str(library_dir / cls / f"{cls}_{i:03d}.wav"), num_similar=5,
-                                    display=False, exclude_self=True)
+            res = tool.find_similar(
+                str(library_dir / cls / f"{cls}_{i:03d}.wav"),
+                num_similar=5,
+                display=False,
+                exclude_self=True,
+            )
             hits += sum(os.path.basename(os.path.dirname(f)) == cls for f in res.files)
             total += len(res.files)
     assert hits / total > 2 / len(DRUM_CLASSES)  # chance is 1/9
@@ -160,6 +172,7 @@ def test_find_similar_prints_when_asked(tool, library_dir, capsys):
 
 
 # --- classification -----------------------------------------------------------------------
+
 
 def test_predict_returns_probabilities_and_a_class(tool, kit_dir):
     probs, name = tool.predict(str(kit_dir / "kick" / "kick_005.wav"))
@@ -173,10 +186,21 @@ def test_predict_without_classifier_is_a_clear_error(tmp_path, kit_dir, workspac
     from samplevae.tool import SoundSampleTool
     from samplevae.training import train
 
-    make_dataset("noclass", kit_dir / "kick", workspace=workspace, audio_params=tiny_params.audio,
-                 progress=False)
-    train(tmp_path / "m", "noclass", workspace=workspace, run_params=tiny_params, num_steps=2,
-          progress=False)
+    make_dataset(
+        "noclass",
+        kit_dir / "kick",
+        workspace=workspace,
+        audio_params=tiny_params.audio,
+        progress=False,
+    )
+    train(
+        tmp_path / "m",
+        "noclass",
+        workspace=workspace,
+        run_params=tiny_params,
+        num_steps=2,
+        progress=False,
+    )
     t = SoundSampleTool(tmp_path / "m", progress=False)
     assert t.class_names == []
     with pytest.raises(ModelError, match="no classifier"):
@@ -184,6 +208,7 @@ def test_predict_without_classifier_is_a_clear_error(tmp_path, kit_dir, workspac
 
 
 # --- library cache, incremental update, bad input --------------------------------------------
+
 
 def test_library_cache_reuse_and_incremental_update(tiny_model_dir, kit_dir, tmp_path):
     from samplevae.tool import SoundSampleTool
@@ -208,8 +233,9 @@ def test_library_cache_reuse_and_incremental_update(tiny_model_dir, kit_dir, tmp
     assert len(t3.library) == n
     assert str(lib / "snare" / "snare_000.wav") not in t3.library.paths
     fresh = t3.embed(str(changed))
-    np.testing.assert_allclose(t3.library.embeddings[t3.library.paths.index(str(changed))], fresh,
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        t3.library.embeddings[t3.library.paths.index(str(changed))], fresh, rtol=1e-5, atol=1e-5
+    )
     assert not list((tiny_model_dir / "libraries").glob("*.tmp"))
 
 
@@ -258,6 +284,7 @@ def test_missing_model_dir_is_a_clear_error(tmp_path):
 
 # --- segmentation -----------------------------------------------------------------------
 
+
 def test_library_segmentation_gives_one_entry_per_hit(tiny_model_dir, tmp_path):
     from samplevae.tool import SoundSampleTool
 
@@ -267,12 +294,13 @@ def test_library_segmentation_gives_one_entry_per_hit(tiny_model_dir, tmp_path):
     for o, cls in zip(onsets, ("kick", "snare", "kick", "clap"), strict=True):
         hit = synth_hit(cls, seed=int(o * 10))[: int(0.7 * sr)]
         start = int(o * sr)
-        track[start:start + hit.size] += hit
+        track[start : start + hit.size] += hit
     lib = tmp_path / "lib"
     lib.mkdir()
     sf.write(lib / "loop.wav", track, sr)
-    t = SoundSampleTool(tiny_model_dir, library_dir=lib, library_segmentation=True, progress=False,
-                        workers=1)
+    t = SoundSampleTool(
+        tiny_model_dir, library_dir=lib, library_segmentation=True, progress=False, workers=1
+    )
     assert len(t.library) == len(onsets)
     np.testing.assert_allclose(t.library.onsets, onsets, atol=0.03)
     plain = SoundSampleTool(tiny_model_dir, library_dir=lib, progress=False, workers=1)
@@ -281,6 +309,7 @@ def test_library_segmentation_gives_one_entry_per_hit(tiny_model_dir, tmp_path):
 
 # --- several tools in one process -------------------------------------------------------
 
+
 def test_two_tools_side_by_side(tiny_model_dir, tmp_path, kit_dir, workspace, kit_dataset):
     from samplevae.demo import smoke_run_params
     from samplevae.params import ModelParams
@@ -288,11 +317,25 @@ def test_two_tools_side_by_side(tiny_model_dir, tmp_path, kit_dir, workspace, ki
     from samplevae.training import train
 
     rp = smoke_run_params()
-    rp = rp.replace(model=ModelParams(**{**rp.model.to_dict(), "latent_dim": 4,
-                                         "conv_channels": (8, 8), "pool_sizes": ((2, 2), (2, 2)),
-                                         "classifier_units": (16,)}))
-    train(tmp_path / "other", kit_dataset.name, workspace=workspace, run_params=rp, num_steps=3,
-          progress=False)
+    rp = rp.replace(
+        model=ModelParams(
+            **{
+                **rp.model.to_dict(),
+                "latent_dim": 4,
+                "conv_channels": (8, 8),
+                "pool_sizes": ((2, 2), (2, 2)),
+                "classifier_units": (16,),
+            }
+        )
+    )
+    train(
+        tmp_path / "other",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=rp,
+        num_steps=3,
+        progress=False,
+    )
     a = SoundSampleTool(tiny_model_dir, progress=False)
     b = SoundSampleTool(tmp_path / "other", progress=False)
     f = str(kit_dir / "tom_low" / "tom_low_000.wav")
@@ -305,6 +348,7 @@ def test_two_tools_side_by_side(tiny_model_dir, tmp_path, kit_dir, workspace, ki
 
 # --- CLI --------------------------------------------------------------------------------
 
+
 def _cli(capsys, *argv):
     from samplevae.cli import main
 
@@ -313,22 +357,61 @@ def _cli(capsys, *argv):
     return code, out
 
 
-def test_cli_library_generate_similar_predict(tiny_model_dir, library_dir, kit_dir, tmp_path, capsys):
+def test_cli_library_generate_similar_predict(
+    tiny_model_dir, library_dir, kit_dir, tmp_path, capsys
+):
     m = str(tiny_model_dir)
-    code, out = _cli(capsys, "library", "info", "--logdir", m, "--library", str(library_dir),
-                     "--json", "--no-progress", "--workers", "1")
+    code, out = _cli(
+        capsys,
+        "library",
+        "info",
+        "--logdir",
+        m,
+        "--library",
+        str(library_dir),
+        "--json",
+        "--no-progress",
+        "--workers",
+        "1",
+    )
     assert code == 0 and json.loads(out)["entries"] == len(DRUM_CLASSES) * 12
 
     wav = tmp_path / "g.wav"
     kick, snare = str(kit_dir / "kick" / "kick_000.wav"), str(kit_dir / "snare" / "snare_000.wav")
-    code, out = _cli(capsys, "generate", "--logdir", m, "--out", str(wav), "--files", kick, snare,
-                     "--weights", "1", "2", "--no-progress")
+    code, out = _cli(
+        capsys,
+        "generate",
+        "--logdir",
+        m,
+        "--out",
+        str(wav),
+        "--files",
+        kick,
+        snare,
+        "--weights",
+        "1",
+        "2",
+        "--no-progress",
+    )
     assert code == 0 and wav.is_file() and "wrote" in out
     code, out = _cli(capsys, "generate", "--logdir", m, "--out", str(wav), "--no-progress")
     assert code == 1 and "exists" in out
 
-    code, out = _cli(capsys, "similar", "--logdir", m, "--library", str(library_dir), kick, "-n", "3",
-                     "--json", "--no-progress", "--workers", "1")
+    code, out = _cli(
+        capsys,
+        "similar",
+        "--logdir",
+        m,
+        "--library",
+        str(library_dir),
+        kick,
+        "-n",
+        "3",
+        "--json",
+        "--no-progress",
+        "--workers",
+        "1",
+    )
     rows = json.loads(out)
     assert code == 0 and rows[0]["file"] == str(library_dir / "kick" / "kick_000.wav")
     assert len(rows) == 3 and rows[0]["distance"] < 1e-4

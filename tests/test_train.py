@@ -771,12 +771,19 @@ def test_cosine_schedule_runs_to_the_step_count(tmp_path, kit_dataset, workspace
     """schedule="auto" with a step count: warm-up, then the rate falls to final_lr_ratio of the
     base by the last step; validations never change it; the levers train without error."""
     params = _levers(_small(schedule="auto", warmup_steps=4, final_lr_ratio=0.05))
-    r = train(tmp_path / "cos", kit_dataset.name, workspace=workspace, run_params=params,
-              num_steps=20, progress=False)
+    r = train(
+        tmp_path / "cos",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=params,
+        num_steps=20,
+        progress=False,
+    )
     assert r.step == 20 and r.stopped_reason == "num_steps"
     base = params.train.learning_rate
-    assert r.learning_rate == pytest.approx(base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 19 / 20))),
-                                            rel=1e-3)
+    assert r.learning_rate == pytest.approx(
+        base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 19 / 20))), rel=1e-3
+    )
     recs = ModelDir(tmp_path / "cos").metrics("train")
     assert all(math.isfinite(x["loss"]) for x in recs)
     lrs = [x["learning_rate"] for x in recs]

@@ -9,9 +9,12 @@ from typing import Any
 
 
 def add_workspace_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--workspace", default=None,
-                        help="workspace folder holding datasets and the feature cache "
-                             "(default: $SAMPLEVAE_WORKSPACE or ./samplevae_workspace)")
+    parser.add_argument(
+        "--workspace",
+        default=None,
+        help="workspace folder holding datasets and the feature cache "
+        "(default: $SAMPLEVAE_WORKSPACE or ./samplevae_workspace)",
+    )
 
 
 def print_json(data: Any) -> None:

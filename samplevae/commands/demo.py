@@ -7,13 +7,19 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "demo", help="synthetic kit -> dataset -> training -> sounds, search, classes -> report",
+        "demo",
+        help="synthetic kit -> dataset -> training -> sounds, search, classes -> report",
         description="Run the whole workbench on the embedded synthetic drum kit. A second run "
-                    "re-uses what exists (features, trained model) and takes well under a minute.")
+        "re-uses what exists (features, trained model) and takes well under a minute.",
+    )
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--fresh", action="store_true", help="delete the output folder and start over")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="training time budget in seconds (default 600)")
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="training time budget in seconds (default 600)",
+    )
     p.add_argument("--per-class", type=int, default=None, help="kit samples per class")
     p.add_argument("--smoke", action="store_true", help="tiny configuration (seconds; for tests)")
     p.add_argument("--no-report", action="store_true", help="skip the notebook report")
@@ -24,7 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from samplevae.demo import run_demo
 
-    run_demo(args.out, fresh=args.fresh, smoke=True if args.smoke else None,
-             time_budget=args.time_budget, per_class=args.per_class,
-             report=not args.no_report, progress=not args.no_progress)
+    run_demo(
+        args.out,
+        fresh=args.fresh,
+        smoke=True if args.smoke else None,
+        time_budget=args.time_budget,
+        per_class=args.per_class,
+        report=not args.no_report,
+        progress=not args.no_progress,
+    )
     return 0

@@ -87,8 +87,10 @@ def write_notebook(path, cells):
         "display_name": "Python 3",
         "language": "python",
     }
-    nb.cells = [nbformat.v4.new_markdown_cell(c) if c.startswith("# ") else nbformat.v4.new_code_cell(c)
-                for c in cells]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(c) if c.startswith("# ") else nbformat.v4.new_code_cell(c)
+        for c in cells
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
@@ -194,8 +196,10 @@ display(widgets.VBox([fig, label, out]))
 def test_helpers_report_errors_and_click_svg_log_axis(page, lab_server, screenshot_dir):
     """The helpers do not hide failures, and clicks work on SVG scatter / log axes / trace 1."""
     path = "_browser_infra/errors.ipynb"
-    write_notebook(lab_server.root_dir / path,
-                   [CELL_SVG_ERRORS, 'raise ValueError("boom on purpose")', 'print("never runs")'])
+    write_notebook(
+        lab_server.root_dir / path,
+        [CELL_SVG_ERRORS, 'raise ValueError("boom on purpose")', 'print("never runs")'],
+    )
 
     panel = lab.open_notebook(page, lab_server, path, timeout=90)
     result = lab.run_all_cells(page, path, timeout=90, raise_on_error=False)

@@ -22,8 +22,23 @@ def map_html(request, tiny_model_dir, kit_dir, tmp_path_factory) -> Path:
     """The map with its audio linked by relative path, or inlined (``--embed-audio``)."""
     out = tmp_path_factory.mktemp("browser-map") / "map.html"
     extra = ["--embed-audio"] if request.param == "embedded" else []
-    assert main(["map", str(kit_dir), "--logdir", str(tiny_model_dir), "--out", str(out),
-                 "--method", "pca", "--no-progress", *extra]) == 0
+    assert (
+        main(
+            [
+                "map",
+                str(kit_dir),
+                "--logdir",
+                str(tiny_model_dir),
+                "--out",
+                str(out),
+                "--method",
+                "pca",
+                "--no-progress",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -37,8 +52,12 @@ def file_page(browser, tmp_path):
     remote: list[str] = []
     page.on("console", lambda msg: console.append(f"[{msg.type}] {msg.text}"))
     page.on("pageerror", lambda exc: console.append(f"[pageerror] {exc}"))
-    page.on("request", lambda req: None if req.url.startswith(("file:", "data:", "blob:"))
-            else remote.append(req.url))
+    page.on(
+        "request",
+        lambda req: (
+            None if req.url.startswith(("file:", "data:", "blob:")) else remote.append(req.url)
+        ),
+    )
     page.remote_requests = remote
     try:
         yield page
@@ -58,7 +77,11 @@ def _played(page, entry: int, timeout_ms: int = 20_000) -> dict:
           const mine = (u) => u === want;
           if (a.error || !mine(a.currentSrc) || !s.playing.some(mine)) return false;
           return s.ended.some(mine) || (!a.paused && a.currentTime > 0.05);
-        }""", arg=[entry], timeout=timeout_ms, polling=50)
+        }""",
+        arg=[entry],
+        timeout=timeout_ms,
+        polling=50,
+    )
     return page.evaluate("""() => { const a = window.samplevaeMap.player;
         return {src: decodeURIComponent(a.currentSrc), paused: a.paused, t: a.currentTime,
                 ended: a.ended, error: a.error && a.error.message}; }""")
@@ -67,12 +90,15 @@ def _played(page, entry: int, timeout_ms: int = 20_000) -> dict:
 def test_click_on_a_point_plays_its_file_from_disk(file_page, map_html):
     page = file_page
     page.goto(map_html.as_uri())
-    page.wait_for_function("() => window.samplevaeMap && document.querySelector("
-                           "'#map .gl-container canvas, #map canvas')")
+    page.wait_for_function(
+        "() => window.samplevaeMap && document.querySelector("
+        "'#map .gl-container canvas, #map canvas')"
+    )
     data = page.evaluate("() => window.samplevaeMap.data")
     embedded = data["src"][0].startswith("data:")
-    traces = page.evaluate("() => document.getElementById('map').data.map("
-                           "t => ({type: t.type, ids: t.customdata}))")
+    traces = page.evaluate(
+        "() => document.getElementById('map').data.map(t => ({type: t.type, ids: t.customdata}))"
+    )
     assert {t["type"] for t in traces} == {"scattergl"}
     assert sum(len(t["ids"]) for t in traces) == len(data["names"])
 

@@ -101,8 +101,9 @@ def _click_confused_cell(page, monitor) -> dict:
         page.mouse.down()
         page.mouse.up()
         try:
-            expect(monitor).to_contain_text(f"of {cell['true']} predicted as {cell['pred']}",
-                                            timeout=10_000)
+            expect(monitor).to_contain_text(
+                f"of {cell['true']} predicted as {cell['pred']}", timeout=10_000
+            )
             return cell
         except AssertionError:
             page.wait_for_timeout(500)  # never a double click
@@ -133,7 +134,8 @@ def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 
     for name in ("training_monitor", "latent_map", "classifier_panel", "dataset_builder"):
         expect(views[name].locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
     expect(views["latent_map"].locator(".gl-container canvas, canvas").first).to_be_attached(
-        timeout=30_000)
+        timeout=30_000
+    )
     _save(page, screenshot_dir, "quickstart_after_run_all")
 
     # --- LatentMap: click a point -> an <audio> with that sample appears in the map ---------
@@ -189,8 +191,10 @@ def copy_to_docs(screenshot_dir: Path) -> list[Path]:
     """Copy the widget screenshots to docs/img/ (the widget tour in docs/widgets.md)."""
     docs_img = REPO / "docs" / "img"
     docs_img.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png"))
-            for name in WIDGETS.values()]
+    return [
+        Path(shutil.copy(screenshot_dir / f"{name}.png", docs_img / f"{name}.png"))
+        for name in WIDGETS.values()
+    ]
 
 
 def test_quickstart_runs_and_its_widgets_play_in_the_browser(page, lab_server, screenshot_dir):
