@@ -7,25 +7,13 @@ import dataclasses
 from pathlib import Path
 
 from samplevae.commands import print_json
+from samplevae.commands.tool import _add_library
+from samplevae.commands.tool import _tool as _library_tool
 
 
 def _add_library_args(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--logdir", required=required, help="model directory (from samplevae train)")
-    p.add_argument(
-        "--library",
-        "--library-dir",
-        dest="library",
-        action="append",
-        required=required,
-        metavar="DIR",
-        help="sample library folder (repeatable)",
-    )
-    p.add_argument(
-        "--segmentation",
-        action="store_true",
-        help="split long files at onsets; each segment is an entry",
-    )
-    p.add_argument("--workers", type=int, default=None)
+    _add_library(p, required)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -67,15 +55,7 @@ def _segment_params(args):
 
 
 def _tool(args):
-    from samplevae.tool import SoundSampleTool
-
-    return SoundSampleTool(
-        args.logdir,
-        library_dir=args.library,
-        library_segmentation=args.segmentation,
-        progress=not args.no_progress,
-        workers=args.workers,
-    )
+    return _library_tool(args, with_library=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "duplicates",
         help="find byte-identical and near-duplicate samples in a library",
         description="Groups of duplicates: identical files (same bytes) and entries closer than "
-        "a threshold in the model's latent space (default: 0.25 x the median "
-        "nearest-neighbour distance). Nothing is moved or deleted; --report writes "
+        "a threshold in the model's latent space (default: 1/200 of the median "
+        "distance between two library entries). Nothing is moved or deleted; --report writes "
         "the groups with a 'keep' mark on each group's first member.",
     )
     _add_library_args(p, required=True)
