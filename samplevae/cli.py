@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "samplevae.commands.demo",
     "samplevae.commands.map",
     "samplevae.commands.library_tools",
+    "samplevae.commands.models",
 )
 
 
