@@ -2,13 +2,15 @@
 
 Runs the quickstart notebook in JupyterLab + Debian's Chromium against a workbench folder
 made by ``samplevae demo`` (or ``prepare_workbench``), clicks the LatentMap and a similarity
-result like the browser test does, and writes ``docs/img/<widget>.png``::
+result like the browser test does, and writes ``docs/img/<widget>.png``; then runs notebook
+06 (the SampleBrowser), clicks a point, fills the tray and writes
+``docs/img/sample_browser.png`` and ``sample_browser_tray.png``::
 
     .venv/bin/samplevae demo --out demo_out
     .venv/bin/python scripts/workbench_screenshots.py demo_out
 
-(The browser test, ``SAMPLEVAE_SAVE_SCREENSHOTS=1 pytest tests/browser/...``, does the same
-with the tiny smoke model.)
+(The browser tests, ``SAMPLEVAE_SAVE_SCREENSHOTS=1 pytest tests/browser/...``, do the same
+with the tiny smoke model.) ``--only sample-browser`` skips the quickstart.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
 import lab  # noqa: E402
 from test_quickstart_browser import copy_to_docs, run_quickstart_tour  # noqa: E402
+from test_sample_browser_browser import copy_to_docs as copy_browser_shots  # noqa: E402
+from test_sample_browser_browser import run_sample_browser_tour  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="also keep the screenshots here (default: only docs/img)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "sample-browser"),
+        default="all",
+        help="sample-browser: only the SampleBrowser's pictures",
     )
     args = parser.parse_args(argv)
     demo = args.demo_dir.resolve()
@@ -63,14 +73,18 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     page = browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
                     page.set_default_timeout(30_000)
-                    info = run_quickstart_tour(page, server, shots, timeout=900)
+                    if args.only == "all":
+                        info = run_quickstart_tour(page, server, shots, timeout=900)
+                        print(f"quickstart ran in {info['run_all_seconds']:.0f} s")
+                    seconds = run_sample_browser_tour(page, server, shots, timeout=900)
+                    print(f"sample browser tour: {seconds:.0f} s")
                 finally:
                     browser.close()
         finally:
             server.stop(timeout=20)
-        for path in copy_to_docs(shots):
+        written = copy_to_docs(shots) if args.only == "all" else []
+        for path in [*written, *copy_browser_shots(shots)]:
             print("wrote", path.relative_to(ROOT))
-    print(f"quickstart ran in {info['run_all_seconds']:.0f} s")
     return 0
 
 

@@ -57,8 +57,14 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
     },
     "05_similarity_and_classify.ipynb": {
         "api-similar": ["classes of the neighbours:"],
-        "similarity-browser": ["playing 1."],
+        "similarity-browser": ["loaded 1."],  # no browser here to report it playing
         "api-predict": ["validation accuracy:"],
+    },
+    "06_your_library.ipynb": {
+        "prepare": ["library:", "model:"],
+        "library": ["samples in the library; classes:"],
+        "sample-browser": ["samples; click one, or box/lasso-select some for the tray"],
+        "api": ["current:", "tray: ['", "similar: ['"],
     },
 }
 ANY_OF = {("02_training.ipynb", "confused")}  # outputs where one of the texts suffices

@@ -91,12 +91,20 @@ def test_players_are_wav_without_loop_and_appear_only_when_filled(kit_dir):
     from widgets._audio import PlayerSlot, player
 
     p = player()
-    assert (p.format, p.loop, p.autoplay) == ("wav", False, False)
+    assert (p.format, p.loop, p.autoplay) == ("wav", False, True)
     slot = PlayerSlot()
     assert slot.box.children == ()
     path = str(kit_dir / "kick" / "kick_000.wav")
+    slot.player.state = "ended"  # what the browser reported for the previous sound
+    token = slot.player._play_token
     slot.play_file(path, 0.1, duration=0.2)
     assert slot.box.children == (slot.player,)
+    # a load asks the page to start it at once (one click, one sound), and forgets the
+    # old sound's state until the browser reports the new one
+    assert slot.player._play_token == token + 1 and slot.state == ""
+    quiet = PlayerSlot(autoplay=False)
+    quiet.play_file(path, 0.1, duration=0.2)
+    assert quiet.player._play_token == 0 and quiet.value == slot.value
     audio, sr = decode_wav(slot.value)
     ref = expected_clip(path, 0.1, 0.2)
     assert sr == 44100 and len(audio) == len(ref) == round(0.2 * sr)
@@ -494,8 +502,11 @@ def test_similarity_browser_lists_plays_from_onset_and_highlights_on_the_map(too
     q = latent_map._overlay("query")
     np.testing.assert_allclose([q.x[0], q.y[0]], latent_map.xy[target])
 
-    latent_map.select(20, play=False)  # a map click makes that entry the target
+    latent_map.select(20, play=False)  # a map click makes that entry the target...
     assert s.picker.library.value == 20 and s.picker.mode.value == "library"
+    # ...and lists its own nearest samples at once, never the old target's
+    ref20 = tool.find_similar(tool.library.paths[20], 4, display=False, exclude_self=True)
+    assert s.result.ids == ref20.ids and s.target.path == tool.library.paths[20]
 
     s.picker.mode.value = "path"
     s.picker.path.value = "/no/such/file.wav"

@@ -96,7 +96,7 @@ class BlendGenerator(Panel):
         files: Sequence[str] | None = None,
         latent_map=None,
         out_dir: str | Path = ".",
-        autoplay: bool = False,
+        autoplay: bool = True,
     ):
         super().__init__()
         self.tool = tool

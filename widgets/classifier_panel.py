@@ -51,7 +51,7 @@ class ClassifierPanel(Panel):
 
     result = traitlets.Instance(Prediction, allow_none=True, help="the last classification")
 
-    def __init__(self, tool, *, files=None, latent_map=None, autoplay: bool = False):
+    def __init__(self, tool, *, files=None, latent_map=None, autoplay: bool = True):
         super().__init__()
         if not tool.class_names:
             raise ValueError(

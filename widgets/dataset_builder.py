@@ -36,7 +36,7 @@ class DatasetBuilder(Panel):
     dataset : an existing Dataset to show instead of building one
     samples_per_class : how many files per class to offer for listening
     workers : processes checking the files (default: every core)
-    autoplay : start playing on click
+    autoplay : start playing on click (default True)
 
     Attributes
     ----------
@@ -60,7 +60,7 @@ class DatasetBuilder(Panel):
         dataset=None,
         samples_per_class: int = 6,
         workers: int | None = None,
-        autoplay: bool = False,
+        autoplay: bool = True,
     ):
         super().__init__()
         roots = [roots] if isinstance(roots, str | Path) else list(roots)

@@ -58,6 +58,8 @@ class LatentMap(Panel):
     seed : UMAP random state
     audio_params : clip length and features of a click (default: the tool's)
     autoplay : start playing on click (browsers may still ask for a first gesture)
+    inspect : a click plays the point and shows its spectrogram beside the map (a
+        :class:`~widgets.SampleBrowser` turns this off and inspects in its own panel)
 
     Attributes
     ----------
@@ -65,9 +67,13 @@ class LatentMap(Panel):
     selected : trait, the entry ids (indices of :attr:`paths`) selected by click (shift-click
         adds) or box/lasso selection; setting it rings those points. ``observe`` it, or
         ``traitlets.dlink((map, "selected"), (blend, "selected"), map.paths_of)``.
+    current : trait, the entry clicked last (``None`` before a click)
+    match : per-point flags of a filter (``None``: all match); points that do not match
+        are drawn grey and faint (:meth:`set_match`)
     """
 
     selected = traitlets.List(traitlets.Int(), help="selected entry ids")
+    current = traitlets.Int(None, allow_none=True, help="the entry clicked last")
 
     def __init__(
         self,
@@ -81,7 +87,8 @@ class LatentMap(Panel):
         method: str = "umap",
         seed: int = 0,
         audio_params: AudioParams | None = None,
-        autoplay: bool = False,
+        autoplay: bool = True,
+        inspect: bool = True,
         title: str | None = None,
         width: int = 640,
         height: int = 480,
@@ -118,6 +125,14 @@ class LatentMap(Panel):
             for i, (p, o) in enumerate(zip(self.paths, self.onsets, strict=True))
         }
         self._box_sel: dict[int, list[int]] = {}
+        self._box_callbacks: list[Callable[[list[int]], None]] = []
+        self._click_callbacks: list[Callable[[int], None]] = []
+        self._hover_callbacks: list[Callable[[int], None]] = []
+        self.inspect = inspect
+        self.match: np.ndarray | None = None
+        #: colouring name -> function giving a group name per point (list of str) or a
+        #: number per point (np.ndarray, drawn with a colour scale)
+        self.colorings: dict[str, Callable[[], Sequence[str] | np.ndarray]] = {}
 
         color_options = (["class"] if self.labels is not None else []) + ["folder", "none"]
         if color_by not in color_options:
@@ -180,9 +195,32 @@ class LatentMap(Panel):
 
     # --- drawing ----------------------------------------------------------------------------
 
+    def add_coloring(self, name: str, provider: Callable[[], Sequence[str] | np.ndarray]) -> None:
+        """Offer colouring ``name`` in "colour by": ``provider()`` returns a group name per
+        point (categorical) or an ``np.ndarray`` of numbers per point (a colour scale); it
+        is called when the colouring is chosen (so costly ones are computed on demand)."""
+        self.colorings[name] = provider
+        if name not in self.color_by.options:
+            self.color_by.options = [*self.color_by.options, name]
+
+    def coloring_values(self) -> np.ndarray | None:
+        """The numbers of a continuous colouring (``None`` for a categorical one)."""
+        provider = self.colorings.get(self.color_by.value)
+        if provider is None:
+            return None
+        values = provider()
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+            return values.astype(np.float64)
+        return None
+
     def groups(self) -> list[str]:
         """The colour group of every point under the current colouring."""
         mode = self.color_by.value
+        if mode in self.colorings:
+            values = self.colorings[mode]()
+            if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+                return ["samples"] * len(self.paths)
+            return [str(v) for v in values]
         if mode == "class":
             return [x if x is not None else "(no class)" for x in self.labels]
         if mode == "folder":
@@ -198,7 +236,32 @@ class LatentMap(Panel):
             return [os.path.relpath(p, root) if p != root else Path(p).name for p in parents]
         return ["samples"] * len(self.paths)
 
+    def _marker(self, ids: np.ndarray, color, values: np.ndarray | None) -> dict:
+        """Marker of the points ``ids``: their colour (or colour-scale values), greyed out
+        and faint where they do not :attr:`match` the filter."""
+        if values is not None:
+            lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+            marker = dict(
+                size=8,
+                color=values[ids],
+                colorscale="Viridis",
+                cmin=lo,
+                cmax=hi if hi > lo else lo + 1.0,
+                colorbar=dict(title=dict(text=self.color_by.value), thickness=12),
+            )
+        else:
+            marker = dict(size=8, color=color)
+        if self.match is None:
+            marker["opacity"] = 0.8
+            return marker
+        keep = self.match[ids]
+        marker["opacity"] = np.where(keep, 0.9, 0.15).tolist()
+        if values is None:
+            marker["color"] = [color if k else "#b0b0b0" for k in keep]
+        return marker
+
     def _draw(self) -> None:
+        values = self.coloring_values()
         groups = self.groups()
         names = sorted(set(groups))
         traces = []
@@ -209,12 +272,13 @@ class LatentMap(Panel):
                     x=self.xy[ids, 0],
                     y=self.xy[ids, 1],
                     mode="markers",
-                    name=g,
+                    name=g if values is None else self.color_by.value,
                     meta="entries",
                     customdata=ids,
                     hovertext=[short_name(self.paths[i], self.onsets[i]) for i in ids],
                     hoverinfo="text",
-                    marker=dict(size=8, opacity=0.8, color=_PALETTE[k % len(_PALETTE)]),
+                    showlegend=values is None,
+                    marker=self._marker(ids, _PALETTE[k % len(_PALETTE)], values),
                 )
             )
         styles = {
@@ -248,6 +312,7 @@ class LatentMap(Panel):
             tr.on_click(self._on_click)
             if tr.meta == "entries":
                 tr.on_selection(self._on_selection)
+                tr.on_hover(self._on_hover)
         self._redraw_overlays()
 
     def _overlay(self, kind: str):
@@ -267,10 +332,45 @@ class LatentMap(Panel):
             gen.customdata = list(range(len(self.generated)))
             gen.hovertext = [f"generated: {g.name}" for g in self.generated]
 
+    @reports_errors
     def _on_color_by(self, change) -> None:
         self._draw()
 
+    def set_match(self, match: Sequence[bool] | np.ndarray | None) -> None:
+        """Grey out the points whose flag in ``match`` is false (``None``: none greyed)."""
+        if match is not None:
+            match = np.asarray(match, dtype=bool)
+            if match.shape != (len(self.paths),):
+                raise ValueError(f"match has shape {match.shape}, expected ({len(self.paths)},)")
+        self.match = match
+        values = self.coloring_values()
+        with self.figure.batch_update():
+            k = 0
+            for tr in self.figure.data[: self._n_base]:
+                ids = np.asarray(tr.customdata, dtype=int)
+                color = _PALETTE[k % len(_PALETTE)]
+                tr.marker = self._marker(ids, color, values)
+                k += 1
+
     # --- events -----------------------------------------------------------------------------
+
+    def on_click_entry(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(id)`` after each click on a map point (the same point again too)."""
+        self._click_callbacks.append(callback)
+
+    def on_hover_entry(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(id)`` when the pointer hovers over a map point."""
+        self._hover_callbacks.append(callback)
+
+    def _on_hover(self, trace, points, state) -> None:
+        if points.point_inds and self._hover_callbacks:
+            i = int(trace.customdata[points.point_inds[0]])
+            for callback in self._hover_callbacks:
+                callback(i)
+
+    def on_box_select(self, callback: Callable[[list[int]], None]) -> None:
+        """Call ``callback(ids)`` after each box or lasso selection on the map."""
+        self._box_callbacks.append(callback)
 
     def on_select(self, callback: Callable[[list[int]], None]) -> None:
         """Call ``callback(ids)`` whenever the selection changes (ids index :attr:`paths`);
@@ -301,7 +401,10 @@ class LatentMap(Panel):
             if self.query is not None:
                 self._show(*self.query, title="query")
         else:
-            self.select(int(trace.customdata[i]), add=bool(state is not None and state.shift))
+            entry = int(trace.customdata[i])
+            self.select(entry, add=bool(state is not None and state.shift))
+            for callback in self._click_callbacks:
+                callback(entry)
 
     def _on_selection(self, trace, points, selector) -> None:
         ids = [int(trace.customdata[i]) for i in points.point_inds]
@@ -312,6 +415,8 @@ class LatentMap(Panel):
             if chosen:
                 self._info(f"{len(chosen)} points selected")
                 self.selected = chosen
+                for callback in self._box_callbacks:
+                    callback(chosen)
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -334,7 +439,8 @@ class LatentMap(Panel):
         if not 0 <= i < len(self.paths):
             raise IndexError(f"entry {i} out of range (0..{len(self.paths) - 1})")
         self.selected = [*self.selected, i] if add and i not in self.selected else [i]
-        if play:
+        self.current = i
+        if play and self.inspect:
             self._show(self.paths[i], float(self.onsets[i]), title=self.groups()[i])
 
     def _show(self, path: str, onset: float, title: str = "") -> None:

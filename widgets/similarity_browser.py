@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ipywidgets as w
 import traitlets
 
-from ._audio import PlayerSlot
+from ._audio import STATE_WORDS, PlayerSlot
 from ._base import Panel, reports_errors, short_name
 from ._target import Choice, TargetPicker
 
@@ -26,6 +28,9 @@ class SimilarityBrowser(Panel):
     latent_map : LatentMap to highlight on (and follow clicks of)
     num_similar : initial number of results
     autoplay : start playing on a play click
+    player : the :class:`~widgets._audio.PlayerSlot` to play into (default: its own)
+    row_extras : ``row_extras(k, path, onset)`` -> more widgets at the end of result row ``k``
+    compact : narrow result rows (the name with its onset, the distance, an icon button)
 
     Attributes
     ----------
@@ -38,7 +43,17 @@ class SimilarityBrowser(Panel):
         "samplevae.tool.SimilarResult", allow_none=True, help="the last search's results"
     )
 
-    def __init__(self, tool, *, latent_map=None, num_similar: int = 5, autoplay: bool = False):
+    def __init__(
+        self,
+        tool,
+        *,
+        latent_map=None,
+        num_similar: int = 5,
+        autoplay: bool = True,
+        player: PlayerSlot | None = None,
+        row_extras: Callable[[int, str, float], list[w.Widget]] | None = None,
+        compact: bool = False,
+    ):
         super().__init__()
         if tool.library is None:
             raise ValueError(
@@ -63,7 +78,11 @@ class SimilarityBrowser(Panel):
         self.play_target = w.Button(description="play target", icon="play")
         self.play_target.on_click(self._on_play_target)
         self.results = w.VBox()
-        self.player = PlayerSlot(autoplay=autoplay)
+        self.player = player if player is not None else PlayerSlot(autoplay=autoplay)
+        self.player.on_state(self._on_player_state)
+        self._now = ""
+        self.row_extras = row_extras
+        self.compact = compact
         self.target: Choice | None = None
         self.play_buttons: list[w.Button] = []
         if latent_map is not None:
@@ -91,7 +110,7 @@ class SimilarityBrowser(Panel):
         except ValueError:
             return
         self.picker.select_entry(k)
-        self._info(f"target: {short_name(path, onset)} — press Find similar")
+        self.search()  # the results follow the map: never the old target's list
 
     def search(self, choice: Choice | None = None):
         """Search for ``choice`` (default: the picker's); returns the ``SimilarResult``."""
@@ -121,12 +140,13 @@ class SimilarityBrowser(Panel):
             self.results.children = ()
             return
         rows = []
+        compact = self.compact
         for k, (f, o, d) in enumerate(zip(res.files, res.onsets, res.distances, strict=True)):
             button = w.Button(
-                description="play",
+                description="" if compact else "play",
                 icon="play",
                 tooltip=f"play {f} from {o:.2f} s",
-                layout=w.Layout(width="80px"),
+                layout=w.Layout(width="36px" if compact else "80px"),
             )
             button.add_class("samplevae-play")
             button.on_click(lambda _b, k=k: self._on_play(k))
@@ -134,21 +154,44 @@ class SimilarityBrowser(Panel):
             rows.append(
                 w.HBox(
                     [
-                        w.Label(f"{k + 1}.", layout=w.Layout(width="30px")),
-                        w.Label(short_name(f), layout=w.Layout(width="300px")),
-                        w.Label(f"distance {d:.3f}", layout=w.Layout(width="120px")),
-                        w.Label(f"onset {o:.2f} s", layout=w.Layout(width="100px")),
+                        w.Label(f"{k + 1}.", layout=w.Layout(width="26px" if compact else "30px")),
+                        w.Label(
+                            short_name(f, o) if compact else short_name(f),
+                            tooltip=f,
+                            layout=w.Layout(width="190px" if compact else "300px"),
+                        ),
+                        w.Label(
+                            f"{d:.3f}" if compact else f"distance {d:.3f}",
+                            tooltip="distance in latent space",
+                            layout=w.Layout(width="50px" if compact else "120px"),
+                        ),
+                        *(
+                            []
+                            if compact
+                            else [w.Label(f"onset {o:.2f} s", layout=w.Layout(width="100px"))]
+                        ),
                         button,
+                        *(self.row_extras(k, f, o) if self.row_extras is not None else []),
                     ]
                 )
             )
+            rows[-1].add_class("samplevae-result")
         self.results.children = tuple(rows)
 
     def play(self, k: int) -> None:
         """Play result ``k`` (0 = nearest) from its onset, one clip long."""
         f, o = self.result.files[k], self.result.onsets[k]
         self.player.play_file(f, o, duration=self.tool.audio_params.sample_sec)
-        self._info(f"playing {k + 1}. {short_name(f, o)}")
+        self._playing(f"{k + 1}. {short_name(f, o)}")
+
+    def _playing(self, what: str) -> None:
+        """Say what the player holds, and (as the browser reports it) whether it plays."""
+        self._now = self.player.label = what
+        self._on_player_state(self.player.state)
+
+    def _on_player_state(self, state: str) -> None:
+        if self._now and self._now == self.player.label:
+            self._info(f"{STATE_WORDS.get(state, state)} {self._now}")
 
     @reports_errors
     def _on_search(self, _button) -> None:
@@ -162,4 +205,4 @@ class SimilarityBrowser(Panel):
     def _on_play_target(self, _button) -> None:
         c = self.picker.choice()
         self.player.play_file(c.path, c.onset, duration=self.tool.audio_params.sample_sec)
-        self._info(f"playing target {c.label}")
+        self._playing(f"target {c.label}")

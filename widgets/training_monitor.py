@@ -55,7 +55,7 @@ class TrainingMonitor(Panel):
     run_params : RunParams of a new model
     num_steps : steps to train per Start (``None``: until the learning-rate schedule ends)
     time_budget : seconds per Start at most (``None``: no limit)
-    autoplay : start playing a confusion-cell file on click
+    autoplay : start playing a confusion-cell file on click (default True)
 
     Attributes
     ----------
@@ -84,7 +84,7 @@ class TrainingMonitor(Panel):
         run_params=None,
         num_steps: int | None = None,
         time_budget: float | None = None,
-        autoplay: bool = False,
+        autoplay: bool = True,
     ):
         super().__init__()
         self.logdir = Path(logdir)

@@ -12,6 +12,7 @@ makes its kit and tiny model in ``workbench_out/`` of the served copy.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -145,6 +146,13 @@ def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 
     assert target is not None and target["gap"] > 4, target
     graph = latent_map.locator(".js-plotly-plot")
     lab.click_plotly_point(page, graph, target["trace"], target["point"], timeout=30)
+    # One click, one sound: the player this click puts on the page starts by itself.
+    latent_map.locator("audio").first.wait_for(state="attached", timeout=60_000)
+    page.wait_for_function(
+        "(el) => !el.paused || el.ended || el.currentTime > 0",
+        arg=latent_map.locator("audio").first.element_handle(),
+        timeout=30_000,
+    )
     map_audio = lab.wait_for_audio(latent_map, count=1, timeout=60, try_play=True)
     assert len(map_audio) == 1 and map_audio[0].playable, map_audio
     assert map_audio[0].wav_channels == 1 and map_audio[0].wav_sample_rate == 44100, map_audio[0]
@@ -168,9 +176,15 @@ def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 
     expect(buttons).to_have_count(5, timeout=20_000)
     assert lab.audio_sources(similar) == []
     buttons.nth(1).click()
+    similar.locator("audio").first.wait_for(state="attached", timeout=60_000)
+    page.wait_for_function(
+        "(el) => !el.paused || el.ended || el.currentTime > 0",
+        arg=similar.locator("audio").first.element_handle(),
+        timeout=30_000,
+    )
     similar_audio = lab.wait_for_audio(similar, count=1, timeout=60, try_play=True)
     assert len(similar_audio) == 1 and similar_audio[0].playable, similar_audio
-    expect(similar).to_contain_text("playing 2.", timeout=20_000)
+    expect(similar).to_contain_text(re.compile(r"(playing|played|paused) 2\."), timeout=20_000)
     _save(page, screenshot_dir, "similarity_browser", locator=similar)
 
     # --- the other widgets: rendered, and their players work where they have one -----------
