@@ -10,7 +10,8 @@ sequences of the project's synthetic drum kit with overlapping tails; and, when
 General MIDI sound fonts), random sequences of those real hits at known times, whole hits
 so their tails overlap, at levels 0 to -12 dB, alone or over a crash cymbal's 1.5 s tail
 (the benchmark has no cymbal class: the crash is the synthetic one of the tests, struck
-with the first hit).
+with the first hit). Each table gives hits found (a segment starting within 50 ms) and extra
+segments (matching no hit), and precision / recall / F1 from them.
 
 Run::
 
@@ -58,6 +59,14 @@ def matches(found: np.ndarray, truth: list[float], tol: float = 0.05) -> tuple[i
     """(hits with a segment starting within ``tol`` seconds, segments that match no hit)."""
     hit = sum(bool(np.any(np.abs(found - t) < tol)) for t in truth)
     return hit, int(found.size - hit)
+
+
+def prf(n_hits: int, found: int, extra: int) -> str:
+    """``P / R / F``: precision (segments that match a hit), recall (hits found), F1."""
+    p = found / max(1, found + extra)
+    r = found / max(1, n_hits)
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return f"{p:.3f} / {r:.3f} / {f:.3f}"
 
 
 def cases() -> list[tuple[str, np.ndarray, list[float]]]:
@@ -206,15 +215,23 @@ def main() -> None:
         print(f"| {label} | {n} | {oh} / {oe} | {rh} / {re_} |")
     tot = sum(groups.values())
     print(f"| **all takes** | {tot[1]} | {tot[2]} / {tot[3]} | {tot[4]} / {tot[5]} |")
+    print(
+        f"all takes, P / R / F: ours {prf(tot[1], tot[2], tot[3])}, "
+        f"original {prf(tot[1], tot[4], tot[5])}"
+    )
     print("\nfound: hits with a segment starting within 50 ms; extra: segments matching no hit")
+    print("P / R / F: precision (found / segments), recall (found / hits), F1")
     print(
         f"speed: ours {audio_s / t_ours:.0f} s of audio per second, original "
         f"{audio_s / t_orig:.0f} ({audio_s:.0f} s of 16 kHz audio; after a one-time "
         f"{jit_s:.1f} s numba warm-up per process)"
     )
     print("\nrandom 8-hit sequences of the synthetic kit (60 files each):")
-    print("| hits apart | hits | ours: found / extra | original: found / extra |")
-    print("|---|---|---|---|")
+    print(
+        "| hits apart | hits | ours: found / extra | original: found / extra "
+        "| ours: P / R / F | original: P / R / F |"
+    )
+    print("|---|---|---|---|---|---|")
     for lo, hi in ((0.15, 0.6), (0.1, 0.3)):
         counts = np.zeros(5, int)
         for y, truth in kit_sequences(60, lo, hi):
@@ -225,7 +242,8 @@ def main() -> None:
             ]
         print(
             f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {counts[0]} | {counts[1]} / {counts[2]} | "
-            f"{counts[3]} / {counts[4]} |"
+            f"{counts[3]} / {counts[4]} | {prf(counts[0], counts[1], counts[2])} | "
+            f"{prf(counts[0], counts[3], counts[4])} |"
         )
     if not REALKITS.is_dir():
         print("\n(bench/out/realkits not found: run bench/realkits.py for the real-hit sequences)")
@@ -236,9 +254,10 @@ def main() -> None:
         "40 files each):"
     )
     print(
-        "| hits apart | under a crash tail | hits | ours: found / extra | original: found / extra |"
+        "| hits apart | under a crash tail | hits | ours: found / extra | original: found / extra "
+        "| ours: P / R / F | original: P / R / F |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for lo, hi in ((0.15, 0.6), (0.1, 0.3)):
         for crash in (False, True):
             counts = np.zeros(5, int)
@@ -250,7 +269,8 @@ def main() -> None:
                 ]
             print(
                 f"| {lo * 1000:.0f}-{hi * 1000:.0f} ms | {'yes' if crash else 'no'} | "
-                f"{counts[0]} | {counts[1]} / {counts[2]} | {counts[3]} / {counts[4]} |"
+                f"{counts[0]} | {counts[1]} / {counts[2]} | {counts[3]} / {counts[4]} | "
+                f"{prf(counts[0], counts[1], counts[2])} | {prf(counts[0], counts[3], counts[4])} |"
             )
 
 
