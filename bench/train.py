@@ -1,4 +1,5 @@
-"""Training speed: our MADE-based IAF against the original's per-dimension IAF loop.
+"""Training speed: float32 against mixed bfloat16, and our MADE-based IAF against the
+original's per-dimension IAF loop.
 
 Both models are the default architecture (128 x 125 input, 64-d latent, 5 flow steps,
 9-class classifier), trained with Adam at batch 64 on random features, in the same process;
@@ -11,8 +12,16 @@ of the 64 latent dimensions j, its own network ``dense(64, ELU)(concat(context, 
     .venv/bin/python bench/train.py               # default architecture
     .venv/bin/python bench/train.py --quick       # tiny config, seconds (smoke test)
 
-Prints steps/s of each, the ratio, flow-only forward+backward times, encode throughput
+Each precision of ``--precisions`` (default float32 and mixed_bfloat16, the Keras policy
+that ``samplevae train --precision`` sets) is the same model from the same seed; all variants
+are timed in alternating rounds in this one process, so the ratios hold under background load
+(the load average is printed before and after). A forward-only timing of each precision shows
+how much of the step is the backward pass.
+
+Prints steps/s of each, the ratios, flow-only forward+backward times, encode throughput
 and peak resident memory.
+
+    .venv/bin/python bench/train.py --no-reference --precisions float32,mixed_bfloat16
 """
 
 from __future__ import annotations
@@ -86,9 +95,22 @@ def peak_rss_mb() -> float:
 
 
 def make_trainer(model: SampleVAE, lr: float, eps: float):
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr, epsilon=eps))
+    opt = keras.optimizers.Adam(learning_rate=lr, epsilon=eps)
+    if model.precision == "mixed_float16":
+        opt = keras.optimizers.LossScaleOptimizer(opt, initial_scale=16.0)
+    model.compile(optimizer=opt)
     model.optimizer.build(model.trainable_variables)
     return tf.function(model.train_step)
+
+
+def forward_only(model: SampleVAE, x, y):
+    eps = tf.random.normal((x.shape[0], model.latent_dim))
+
+    @tf.function
+    def fn():
+        return model.total_loss(model.per_example_losses(x, y, eps, training=True))
+
+    return fn
 
 
 def flow_fwd_bwd(model: SampleVAE, batch: int):
@@ -123,7 +145,14 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=4, help="alternating timing rounds")
     ap.add_argument("--quick", action="store_true", help="tiny config (smoke test)")
     ap.add_argument("--no-reference", action="store_true", help="time our model only")
+    ap.add_argument(
+        "--precisions",
+        default="float32,mixed_bfloat16",
+        help="comma-separated training precisions of our model (float32, mixed_bfloat16, "
+        "mixed_float16)",
+    )
     args = ap.parse_args(argv)
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
 
     if args.quick:
         params = RunParams(
@@ -147,30 +176,39 @@ def main(argv=None) -> int:
     x = tf.constant(rng.random((bs, *params.audio.shape), dtype=np.float32))
     y = tf.constant(rng.integers(0, n_classes, bs).astype(np.int32))
     tp = params.train
+    gpus = tf.config.list_physical_devices("GPU")
     print(
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s); "
-        f"input {params.audio.shape}, latent {params.model.latent_dim}, {params.model.iaf_steps} flow "
-        f"steps, batch {bs}"
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s), "
+        f"{len(gpus)} GPU(s); input {params.audio.shape}, latent {params.model.latent_dim}, "
+        f"{params.model.iaf_steps} flow steps, batch {bs}"
     )
+    print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
 
     rss0 = peak_rss_mb()
-    keras.utils.set_random_seed(0)
-    ours = build_model(params, n_classes=n_classes)
-    step_ours = make_trainer(ours, tp.learning_rate, tp.adam_epsilon)
-    t = time.perf_counter()
-    step_ours((x, y))
-    compile_ours = time.perf_counter() - t
-    step_ours((x, y))
+    variants, forwards, first_loss = {}, {}, {}
+    for precision in precisions:
+        keras.utils.set_random_seed(0)
+        model = build_model(params, n_classes=n_classes, precision=precision)
+        step_fn = make_trainer(model, tp.learning_rate, tp.adam_epsilon)
+        t = time.perf_counter()
+        first_loss[precision] = float(step_fn((x, y))["loss"])
+        compile_s = time.perf_counter() - t
+        step_fn((x, y))
+        flow_fn = flow_fwd_bwd(model, bs)
+        flow_fn()
+        fwd = forward_only(model, x, y)
+        fwd()
+        n_flow = sum(int(np.prod(v.shape)) for v in model.flow_variables())
+        print(
+            f"{precision:15} built + first step (trace) {compile_s:.1f} s, first loss "
+            f"{first_loss[precision]:.2f}, {len(model.flow_variables())} flow variables "
+            f"({n_flow:,} weights)"
+        )
+        variants[precision] = (step_fn, flow_fn)
+        forwards[precision] = fwd
+        if precision == precisions[0]:
+            ours = model
     rss_ours = peak_rss_mb()
-    flow_ours = flow_fwd_bwd(ours, bs)
-    flow_ours()
-    n_flow_ours = sum(int(np.prod(v.shape)) for v in ours.flow_variables())
-    print(
-        f"ours:      built + first step (trace) {compile_ours:.1f} s, {len(ours.flow_variables())} flow "
-        f"variables ({n_flow_ours:,} weights)"
-    )
-
-    variants = {"ours": (step_ours, flow_ours)}
     if not args.no_reference:
         keras.utils.set_random_seed(0)
         ref = ReferenceVAE(params, n_classes=n_classes, name="reference_vae")
@@ -184,39 +222,53 @@ def main(argv=None) -> int:
         flow_ref()
         n_flow_ref = sum(int(np.prod(v.shape)) for v in ref.flow_variables())
         print(
-            f"reference: built + first step (trace) {compile_ref:.1f} s, {len(ref.flow_variables())} flow "
-            f"variables ({n_flow_ref:,} weights)"
+            f"{'reference':15} built + first step (trace) {compile_ref:.1f} s, "
+            f"{len(ref.flow_variables())} flow variables ({n_flow_ref:,} weights)"
         )
         variants["reference"] = (step_ref, flow_ref)
 
     step_times = {k: [] for k in variants}
     flow_times = {k: [] for k in variants}
+    fwd_times = {k: [] for k in forwards}
     for _ in range(args.rounds):
         for name, (train_fn, flow_fn) in variants.items():
             step_times[name].append(time_calls(lambda f=train_fn: f((x, y)), args.steps))
             flow_times[name].append(time_calls(flow_fn, max(args.steps, 5)))
+            if name in forwards:
+                fwd_times[name].append(time_calls(forwards[name], args.steps))
 
     print()
-    print(f"{'':12}{'steps/s':>10}{'s/step':>10}{'flow fwd+bwd ms':>18}")
+    print(f"{'':16}{'steps/s':>10}{'s/step':>10}{'forward s':>11}{'flow fwd+bwd ms':>18}")
     med = {k: statistics.median(v) for k, v in step_times.items()}
     fmed = {k: statistics.median(v) for k, v in flow_times.items()}
+    wmed = {k: statistics.median(v) for k, v in fwd_times.items()}
     for name in variants:
-        print(f"{name:12}{1 / med[name]:>10.3f}{med[name]:>10.3f}{1000 * fmed[name]:>18.1f}")
+        fwd = f"{wmed[name]:>11.3f}" if name in wmed else f"{'-':>11}"
+        print(f"{name:16}{1 / med[name]:>10.3f}{med[name]:>10.3f}{fwd}{1000 * fmed[name]:>18.1f}")
+    base = precisions[0]
+    for precision in precisions[1:]:
+        print(
+            f"\n{precision} vs {base}: whole step {med[base] / med[precision]:.2f}x faster, "
+            f"forward {wmed[base] / wmed[precision]:.2f}x; first loss "
+            f"{first_loss[precision]:.2f} vs {first_loss[base]:.2f}"
+        )
     if "reference" in variants:
-        print(f"\nspeed-up, whole training step: {med['reference'] / med['ours']:.2f}x")
-        print(f"speed-up, flow alone (fwd+bwd): {fmed['reference'] / fmed['ours']:.1f}x")
+        print(
+            f"\nspeed-up over the reference, whole training step: {med['reference'] / med[base]:.2f}x"
+        )
+        print(f"speed-up, flow alone (fwd+bwd): {fmed['reference'] / fmed[base]:.1f}x")
 
     feats = rng.random((512, *params.audio.shape), dtype=np.float32)
     ours.encode(feats[:256])
     t = time.perf_counter()
     ours.encode(feats)
     enc = time.perf_counter() - t
-    print(f"\nencode throughput (ours): {len(feats) / enc:.0f} clips/s")
+    print(f"\nencode throughput ({base}): {len(feats) / enc:.0f} clips/s")
     print(
-        f"peak RSS: {rss0:.0f} MB at start, {rss_ours:.0f} MB after our model trained, "
-        f"{peak_rss_mb():.0f} MB at the end (both models)"
+        f"peak RSS: {rss0:.0f} MB at start, {rss_ours:.0f} MB after our models trained, "
+        f"{peak_rss_mb():.0f} MB at the end (all models)"
     )
-    print(f"load average: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"load average at the end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 
 

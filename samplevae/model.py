@@ -35,7 +35,7 @@ from samplevae.augment import augment_features
 from samplevae.contrastive import nca_loss
 from samplevae.errors import ModelError, ParameterError
 from samplevae.iaf import IAFStep
-from samplevae.params import RunParams
+from samplevae.params import PRECISIONS, RunParams
 
 __all__ = ["SampleVAE", "build_model", "INFERENCE_BATCH"]
 
@@ -57,12 +57,29 @@ class SampleVAE(keras.Model):
         ``train.seed`` seeds sampling and dropout.
     n_classes : int
         Size of the classifier's softmax; 0 = no classifier.
+    precision : "float32" | "mixed_bfloat16" | "mixed_float16"
+        Keras dtype policy of the heavy layers (convolutions, the large dense layers, their
+        dropouts). The weights are float32 under every policy, so the same weights file loads
+        into a model of any precision. What must stay exact is computed in float32 whatever
+        the policy: ``mu`` and ``log_var`` (the reparameterisation), the flow (its
+        log-determinants), the classifier's logits and softmax, the reconstruction loss, the
+        KL and the metric-learning term.
     """
 
-    def __init__(self, run_params: RunParams, n_classes: int = 0, **kwargs):
+    def __init__(
+        self, run_params: RunParams, n_classes: int = 0, *, precision: str = "float32", **kwargs
+    ):
         super().__init__(**kwargs)
         if n_classes < 0 or n_classes == 1:
             raise ParameterError(f"n_classes must be 0 (no classifier) or >= 2, got {n_classes}")
+        if precision not in PRECISIONS:
+            raise ParameterError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
+        self.precision = precision
+        # heavy layers follow the policy; the numerically delicate ones stay float32
+        mixed = keras.dtype_policies.DTypePolicy(precision)
+        exact = "float32"
         self.run_params = run_params
         self.n_classes = int(n_classes)
         mp = run_params.model
@@ -80,31 +97,43 @@ class SampleVAE(keras.Model):
         # encoder
         self.enc_convs = [
             keras.layers.Conv2D(
-                c, mp.kernel_size, padding="same", use_bias=False, name=f"enc_conv{i}"
+                c, mp.kernel_size, padding="same", use_bias=False, name=f"enc_conv{i}", dtype=mixed
             )
             for i, c in enumerate(mp.conv_channels)
         ]
         self.enc_pools = [
             keras.layers.MaxPooling2D(
-                pool_size=tuple(p), strides=mp.pool_stride, padding="valid", name=f"enc_pool{i}"
+                pool_size=tuple(p),
+                strides=mp.pool_stride,
+                padding="valid",
+                name=f"enc_pool{i}",
+                dtype=mixed,
             )
             for i, p in enumerate(mp.pool_sizes)
         ]
-        self.enc_hidden = keras.layers.Dense(mp.hidden_units, activation="elu", name="enc_hidden")
-        self.enc_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 1, name="enc_dropout")
-        self.dense_mu = keras.layers.Dense(mp.latent_dim, name="mu")
-        self.dense_log_var = keras.layers.Dense(mp.latent_dim, name="log_var")
+        self.enc_hidden = keras.layers.Dense(
+            mp.hidden_units, activation="elu", name="enc_hidden", dtype=mixed
+        )
+        self.enc_dropout = keras.layers.Dropout(
+            mp.dropout, seed=seed + 1, name="enc_dropout", dtype=mixed
+        )
+        self.dense_mu = keras.layers.Dense(mp.latent_dim, name="mu", dtype=exact)
+        self.dense_log_var = keras.layers.Dense(mp.latent_dim, name="log_var", dtype=exact)
 
         # flow
         context_units = mp.iaf_context_units or mp.latent_dim
         iaf_hidden = mp.iaf_hidden or 2 * mp.latent_dim
         self.flow_contexts = [
-            keras.layers.Dense(context_units, activation="elu", name=f"iaf_context{k}")
+            keras.layers.Dense(context_units, activation="elu", name=f"iaf_context{k}", dtype=exact)
             for k in range(mp.iaf_steps)
         ]
         self.flows = [
             IAFStep(
-                mp.latent_dim, iaf_hidden, sigma_offset=mp.iaf_sigma_offset, name=f"iaf_step{k}"
+                mp.latent_dim,
+                iaf_hidden,
+                sigma_offset=mp.iaf_sigma_offset,
+                name=f"iaf_step{k}",
+                dtype=exact,
             )
             for k in range(mp.iaf_steps)
         ]
@@ -113,16 +142,23 @@ class SampleVAE(keras.Model):
         h, w = self.conv_hw[-1]
         self.dec_shape = (h, w, mp.conv_channels[-1])
         self.dec_dense = keras.layers.Dense(
-            h * w * mp.conv_channels[-1], activation="elu", name="dec_dense"
+            h * w * mp.conv_channels[-1], activation="elu", name="dec_dense", dtype=mixed
         )
-        self.dec_dropout = keras.layers.Dropout(mp.dropout, seed=seed + 2, name="dec_dropout")
+        self.dec_dropout = keras.layers.Dropout(
+            mp.dropout, seed=seed + 2, name="dec_dropout", dtype=mixed
+        )
         n = len(mp.conv_channels)
         self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
         dec_channels = [mp.conv_channels[n - 2 - k] if k < n - 1 else 1 for k in range(n)]
         # The output conv gets a bias (sets the background level); the others have none, as the original.
         self.dec_convs = [
             keras.layers.Conv2D(
-                c, mp.kernel_size, padding="same", use_bias=(k == n - 1), name=f"dec_conv{k}"
+                c,
+                mp.kernel_size,
+                padding="same",
+                use_bias=(k == n - 1),
+                name=f"dec_conv{k}",
+                dtype=mixed,
             )
             for k, c in enumerate(dec_channels)
         ]
@@ -132,12 +168,16 @@ class SampleVAE(keras.Model):
         if self.n_classes:
             for i, u in enumerate(mp.classifier_units):
                 self.cls_layers.append(
-                    keras.layers.Dense(u, activation="elu", name=f"cls_dense{i}")
+                    keras.layers.Dense(u, activation="elu", name=f"cls_dense{i}", dtype=mixed)
                 )
                 self.cls_layers.append(
-                    keras.layers.Dropout(mp.dropout, seed=seed + 10 + i, name=f"cls_dropout{i}")
+                    keras.layers.Dropout(
+                        mp.dropout, seed=seed + 10 + i, name=f"cls_dropout{i}", dtype=mixed
+                    )
                 )
-            self.cls_layers.append(keras.layers.Dense(self.n_classes, name="cls_logits"))
+            self.cls_layers.append(
+                keras.layers.Dense(self.n_classes, name="cls_logits", dtype=exact)
+            )
 
         self.sampler = keras.random.SeedGenerator(seed, name="latent_sampler")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in _LOSS_NAMES}
@@ -180,10 +220,12 @@ class SampleVAE(keras.Model):
         h = ops.reshape(h, (-1, *self.dec_shape))
         last = len(self.dec_convs) - 1
         for k, (size, conv) in enumerate(zip(self.dec_sizes, self.dec_convs, strict=True)):
-            h = conv(ops.image.resize(h, size, interpolation="bilinear"))
+            # bilinear resizing (and its gradient) is several times slower in bfloat16 than in
+            # float32 on CPU: resize in float32, the conv casts back to its compute dtype
+            h = conv(ops.image.resize(ops.cast(h, "float32"), size, interpolation="bilinear"))
             if k < last:
                 h = keras.activations.elu(h)
-        return ops.squeeze(h, -1)
+        return ops.cast(ops.squeeze(h, -1), "float32")
 
     def classifier_logits(self, hidden, training=False):
         """Hidden state [n, hidden_units] -> class logits [n, n_classes]."""
@@ -229,9 +271,9 @@ class SampleVAE(keras.Model):
         and ``class_probabilities`` [n, K] with a classifier.
         """
         conv_out, hidden = self.encoder(x, training=training)
-        mu = self.dense_mu(hidden)
+        mu = self.dense_mu(hidden)  # float32 under every policy
         log_var = self.dense_log_var(hidden)
-        z0 = mu + ops.exp(0.5 * log_var) * eps
+        z0 = mu + ops.exp(0.5 * log_var) * ops.cast(eps, mu.dtype)
         z, log_det = self.flow(z0, conv_out)
         logits = self.decoder_logits(z, training=training)
         # -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] == softplus(l) - x * l
@@ -278,6 +320,15 @@ class SampleVAE(keras.Model):
 
     # ---- Keras training protocol ----------------------------------------------------------
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras's TensorFlow trainer averages the first batch
+        # over the replicas to build the model symbolically, which fails on a dict batch under
+        # MultiWorkerMirroredStrategy. This model creates every weight in build() and is
+        # compiled without losses or metrics: there is nothing to build.
+        if self.built and self._compile_loss is None and self._compile_metrics is None:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     @property
     def metrics(self):
         return list(self.trackers.values())
@@ -296,14 +347,38 @@ class SampleVAE(keras.Model):
                 tf.stack([tf.constant(self._seed, tf.int32), step]),
                 top_db=self.run_params.audio.top_db,
             )
-        eps = keras.random.normal((ops.shape(x)[0], self.latent_dim), seed=self.sampler)
+        eps = self._train_noise(ops.shape(x)[0])
         with tf.GradientTape() as tape:
             losses = self.per_example_losses(x, y, eps, training=True)
             per_example = self.example_loss(losses, w)
             loss = ops.mean(per_example)
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
+            # Under tf.distribute each replica's gradients are summed: divide by the replica
+            # count so the step is that of the global batch's mean loss. scale_loss is the
+            # LossScaleOptimizer's loss scale under mixed_float16 (identity otherwise).
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # A step whose scaled gradients overflow is skipped (and the loss scale halved);
+            # count it anyway, so that the step counter stays the number of batches trained
+            # (validation, checkpoints and resume are scheduled on it).
+            skipped = ops.logical_not(self.optimizer.check_finite(grads))
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
+            self.optimizer.iterations.assign_add(ops.cast(skipped, self.optimizer.iterations.dtype))
+        else:
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
         return self._track(per_example, losses)
+
+    def _train_noise(self, n):
+        """``eps`` [n, latent_dim] of a training step. Under tf.distribute every replica draws
+        the noise of the whole global batch from the (mirrored) generator and takes its own
+        slice, so the replicas together use exactly the noise one device would."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        ctx = tf.distribute.get_replica_context()
+        if replicas == 1 or ctx is None:
+            return keras.random.normal((n, self.latent_dim), seed=self.sampler)
+        eps = keras.random.normal((n * replicas, self.latent_dim), seed=self.sampler)
+        return ops.reshape(eps, (replicas, n, self.latent_dim))[ctx.replica_id_in_sync_group]
 
     def test_step(self, data):
         """Deterministic evaluation of a batch: the same per-example loss as training, with
@@ -320,15 +395,37 @@ class SampleVAE(keras.Model):
                 (ops.shape(x)[0], self.latent_dim), seed=(int(self.run_params.train.seed), 12345)
             )
         losses = self.per_example_losses(x, y, eps, training=False)
-        return self._track(self.example_loss(losses, w), losses)
+        mask = data.get("m") if isinstance(data, dict) else None  # padding under a strategy
+        return self._track(self.example_loss(losses, w), losses, mask)
 
-    def _track(self, per_example, losses):
-        """Update the running means (over examples) and return them."""
-        self.trackers["loss"].update_state(per_example)
+    def _track(self, per_example, losses, mask=None):
+        """Update the running means (over examples; those of ``mask`` 0 left out) and return
+        them."""
+        self.trackers["loss"].update_state(per_example, sample_weight=mask)
         for name in ("reconstruction", "kl", "classifier"):
-            self.trackers[name].update_state(losses[name])
-        self.trackers["accuracy"].update_state(losses["correct"])
-        return {name: t.result() for name, t in self.trackers.items()}
+            self.trackers[name].update_state(losses[name], sample_weight=mask)
+        self.trackers["accuracy"].update_state(losses["correct"], sample_weight=mask)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            return {name: t.result() for name, t in self.trackers.items()}
+        # Under a strategy each replica's means cover its part of the batches: sum totals and
+        # counts over the replicas (one all-reduce), so every replica returns the means of the
+        # global batches, the values one device would log (train() then takes the first).
+        names = list(self.trackers)
+        sums = ctx.all_reduce(
+            "SUM",
+            ops.stack(
+                [ops.cast(self.trackers[n].total, "float32") for n in names]
+                + [ops.cast(self.trackers[n].count, "float32") for n in names]
+            ),
+        )
+        k = len(names)
+        out = {n: ops.divide_no_nan(sums[i], sums[k + i]) for i, n in enumerate(names)}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras reduces each output over the workers with reduce(MEAN, axis=0), which
+            # needs an axis: give it shape [1] (all replicas hold the same value)
+            out = {n: ops.reshape(v, (1,)) for n, v in out.items()}
+        return out
 
     # ---- numpy API ----------------------------------------------------------------------
 
@@ -463,6 +560,14 @@ class SampleVAE(keras.Model):
         return out
 
 
+def _multi_worker(strategy) -> bool:
+    """A MultiWorkerMirroredStrategy over more than one worker."""
+    extended = getattr(strategy, "extended", None)
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
+
+
 def _unpack(data):
     """``(x, y)``, ``(x, y, w)`` or a dict of ``x``, ``y``, [``w``], [``eps``] ->
     ``(x, y, w or None, eps or None)``."""
@@ -475,7 +580,9 @@ def _unpack(data):
     return x, y, None, None
 
 
-def build_model(run_params: RunParams, n_classes: int = 0) -> SampleVAE:
+def build_model(
+    run_params: RunParams, n_classes: int = 0, *, precision: str = "float32"
+) -> SampleVAE:
     """Build (and create the weights of) the IAF-VAE for ``run_params``.
 
     Parameters
@@ -483,12 +590,15 @@ def build_model(run_params: RunParams, n_classes: int = 0) -> SampleVAE:
     run_params : RunParams
     n_classes : int
         0 = no classifier, else the number of classes (>= 2).
+    precision : str
+        Dtype policy of the heavy layers (see :class:`SampleVAE`). Training passes
+        ``run_params.train.precision``; inference models are float32 (the default).
 
     Returns
     -------
     SampleVAE
         With all weights created (random); not compiled.
     """
-    model = SampleVAE(run_params, n_classes=n_classes, name="sample_vae")
+    model = SampleVAE(run_params, n_classes=n_classes, precision=precision, name="sample_vae")
     model.build((None, *run_params.audio.shape))
     return model

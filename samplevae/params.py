@@ -23,6 +23,7 @@ __all__ = [
     "TrainParams",
     "RunParams",
     "SegmentParams",
+    "PRECISIONS",
     "params_hash",
 ]
 
@@ -317,10 +318,19 @@ class ModelParams(_JsonMixin):
 #: horizon (``num_steps`` or the time budget); "auto" = cosine when a horizon is given.
 SCHEDULES = ("plateau", "cosine", "auto")
 
+#: Training precisions (Keras mixed-precision policies): "float32"; "mixed_bfloat16" (float32
+#: weights, bfloat16 compute where it is safe); "mixed_float16" (the same with float16 and
+#: dynamic loss scaling, for GPUs). Saved weights are float32 whatever the precision.
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 
 @dataclass(frozen=True)
 class TrainParams(_JsonMixin):
-    """Training loop settings; defaults are the original's."""
+    """Training loop settings; defaults are the original's.
+
+    ``precision`` is the Keras mixed-precision policy of training (see :data:`PRECISIONS`);
+    it never changes the saved weights (float32) nor inference (float32).
+    """
 
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -337,6 +347,7 @@ class TrainParams(_JsonMixin):
     warmup_steps: int = 100
     final_lr_ratio: float = 0.02
     augment: bool = False
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         _check(
@@ -394,6 +405,10 @@ class TrainParams(_JsonMixin):
         )
         _check(
             isinstance(self.augment, bool), f"augment must be true or false, got {self.augment!r}"
+        )
+        _check(
+            self.precision in PRECISIONS,
+            f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
         )
 
 

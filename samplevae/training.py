@@ -21,9 +21,13 @@ the behaviours as callbacks (:mod:`samplevae.callbacks`), so your own Keras call
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -49,12 +53,14 @@ from samplevae.callbacks import (
     confusion_report,
     current_step,
 )
-from samplevae.errors import DatasetError, ModelError
+from samplevae.errors import DatasetError, ModelError, ParameterError
 from samplevae.modeldir import ModelDir
 from samplevae.params import RunParams
 
 __all__ = [
     "train",
+    "make_strategy",
+    "STRATEGIES",
     "TrainResult",
     "PlateauSchedule",
     "class_weights",
@@ -69,6 +75,8 @@ log = logging.getLogger(__name__)
 LOG_EVERY = 10
 #: Examples per forward pass during validation.
 VALID_BATCH = 128
+#: Initial dynamic loss scale under mixed_float16.
+LOSS_SCALE = 16.0
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -123,22 +131,42 @@ class TrainResult:
 # ---- setup helpers --------------------------------------------------------------------------
 
 
-def _resolve_params(md: ModelDir, dataset: str | None, workspace, run_params: RunParams | None):
+def _resolve_params(
+    md: ModelDir,
+    dataset: str | None,
+    workspace,
+    run_params: RunParams | None,
+    *,
+    init: ModelDir | None = None,
+    save: bool = True,
+):
     """Return (params, Dataset, Workspace, resuming, new learning rate or None); writes
-    params.json."""
+    params.json unless ``save`` is false (a non-chief worker only reads the model directory).
+    """
     if md.path.exists() and not md.path.is_dir():
         raise ModelError(f"{md.path}: logdir exists and is not a folder")
+    if init is not None:
+        if md.has_params() and md.checkpoints():
+            raise ModelError(
+                f"{md.path}: already a model with checkpoints; --init starts a new model. "
+                "Resume this one without --init, or fine-tune into a new --logdir"
+            )
+        if dataset is None:
+            raise ModelError(f"{md.path}: fine-tuning from {init.path} needs a dataset name")
+        return _new_params(md, dataset, workspace, run_params, init=init, save=save)
     if md.has_params():
-        return _resume_params(md, dataset, workspace, run_params)
+        return _resume_params(md, dataset, workspace, run_params, save=save)
     if dataset is None:
         raise ModelError(
             f"{md.path}: no model here yet (no params.json); pass a dataset name "
             "to start training a new model"
         )
-    return _new_params(md, dataset, workspace, run_params)
+    return _new_params(md, dataset, workspace, run_params, save=save)
 
 
-def _resume_params(md: ModelDir, dataset: str | None, workspace, run_params: RunParams | None):
+def _resume_params(
+    md: ModelDir, dataset: str | None, workspace, run_params: RunParams | None, *, save: bool
+):
     from samplevae.dataset import load_dataset
 
     params = md.params
@@ -156,6 +184,14 @@ def _resume_params(md: ModelDir, dataset: str | None, workspace, run_params: Run
             )
         if run_params.train.learning_rate != params.train.learning_rate:
             lr_override = run_params.train.learning_rate
+        if (run_params.train.precision == "mixed_float16") != (
+            params.train.precision == "mixed_float16"
+        ):
+            raise ModelError(
+                f"{md.path}: trained with precision {params.train.precision!r}; resuming with "
+                f"{run_params.train.precision!r} is not supported (mixed_float16 keeps a loss "
+                "scale in the optimizer state). float32 <-> mixed_bfloat16 is fine"
+            )
         params = params.replace(train=run_params.train)
     ws = _as_workspace(workspace if workspace is not None else params.workspace)
     if params.dataset is None:
@@ -171,17 +207,30 @@ def _resume_params(md: ModelDir, dataset: str | None, workspace, run_params: Run
             f"dataset {ds.name!r} now has classes {ds.class_names}, {md.path} was "
             f"trained with {list(params.class_names)}; train a new model"
         )
-    md.save_params(params.replace(workspace=str(ws.root)))
-    return md.params, ds, ws, True, lr_override
+    params = params.replace(workspace=str(ws.root))
+    if save:
+        md.save_params(params)
+        params = md.params
+    return params, ds, ws, True, lr_override
 
 
-def _new_params(md: ModelDir, dataset: str, workspace, run_params: RunParams | None):
+def _new_params(
+    md: ModelDir,
+    dataset: str,
+    workspace,
+    run_params: RunParams | None,
+    *,
+    init: ModelDir | None = None,
+    save: bool,
+):
     from samplevae.dataset import load_dataset
 
     ws = _as_workspace(workspace)
     ds = load_dataset(dataset, ws)
     base = run_params or RunParams()
-    if (
+    if init is not None:
+        base = _init_base(init, ds, run_params)
+    elif (
         run_params is not None
         and run_params.audio != ds.audio
         and run_params.audio != RunParams().audio
@@ -200,8 +249,29 @@ def _new_params(md: ModelDir, dataset: str, workspace, run_params: RunParams | N
         workspace=str(ws.root),
         class_names=tuple(ds.class_names),
     )
-    md.save_params(params)
+    if save:
+        md.save_params(params)
     return params, ds, ws, False, None
+
+
+def _init_base(init: ModelDir, ds, run_params: RunParams | None) -> RunParams:
+    """RunParams of a model fine-tuned from ``init`` on ``ds``: ``init``'s architecture (and
+    audio parameters, which the dataset must share), the training part of ``run_params`` if
+    given, else ``init``'s (without its step cap)."""
+    src = init.params
+    if ds.audio != src.audio:
+        raise DatasetError(
+            f"dataset {ds.name!r} was made with other audio parameters than the model "
+            f"{init.path} ({ds.audio.to_dict()} vs {src.audio.to_dict()}); rebuild it with the "
+            "model's (make-dataset --sample-rate / --sample-sec / --n-mels as in its params.json)"
+        )
+    if run_params is not None and run_params.model not in (src.model, RunParams().model):
+        log.warning(
+            "fine-tuning from %s: its architecture is used, run_params.model is ignored",
+            init.path,
+        )
+    train = run_params.train if run_params is not None else src.train.replace(num_steps=None)
+    return RunParams(audio=src.audio, model=src.model, train=train)
 
 
 def _as_workspace(ws):
@@ -317,17 +387,150 @@ def _train_batches(data: _Data, batch_size: int, seed: int, start_step: int):
         lambda i: {k: tf.gather(t, i) for k, t in tensors.items()},
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return _shard_by_data(batches.prefetch(tf.data.AUTOTUNE))
 
 
-def _valid_batches(data: _Data):
-    """The validation set in batches ``{"x", "y", "w", "eps"}``, with one fixed noise draw
-    per example (validation is deterministic)."""
+def _shard_by_data(dataset):
+    """Under a multi-worker strategy every worker builds the same pipeline (from the same
+    arrays) and keeps its part of each global batch: tf.data's DATA auto-sharding (there are
+    no files to shard by). No effect on one machine."""
     import tensorflow as tf
 
-    return tf.data.Dataset.from_tensor_slices(
-        {"x": data.xv, "y": data.yv, "w": data.wv, "eps": data.eps_valid}
-    ).batch(VALID_BATCH)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def _valid_batches(data: _Data, replicas: int = 1):
+    """The validation set in batches ``{"x", "y", "w", "eps"}``, with one fixed noise draw
+    per example (validation is deterministic).
+
+    Under a strategy every batch splits evenly over the ``replicas`` (Keras cannot build on
+    unequal parts, nor run a replica on an empty one): the set is padded to a multiple of
+    ``replicas`` with examples of mask ``m`` 0, which the validation means leave out."""
+    import tensorflow as tf
+
+    arrays = {"x": data.xv, "y": data.yv, "w": data.wv, "eps": data.eps_valid}
+    batch = VALID_BATCH
+    if replicas > 1:
+        n = len(data.xv)
+        pad = (-n) % replicas
+        arrays = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in arrays.items()}
+        arrays["m"] = np.concatenate([np.ones(n, np.float32), np.zeros(pad, np.float32)])
+        batch = max(replicas, VALID_BATCH - VALID_BATCH % replicas)
+    return _shard_by_data(tf.data.Dataset.from_tensor_slices(arrays).batch(batch))
+
+
+# ---- strategies -----------------------------------------------------------------------------
+
+#: ``strategy=`` names: all local GPUs (else CPU devices) of this machine; or several
+#: machines configured by ``TF_CONFIG``.
+STRATEGIES = ("mirrored", "multiworker")
+
+
+def make_strategy(strategy=None):
+    """The ``tf.distribute`` strategy meant by ``strategy``.
+
+    Parameters
+    ----------
+    strategy : None, "mirrored", "multiworker" or a ``tf.distribute.Strategy``
+        None: TensorFlow's default (one device; a GPU if there is one). "mirrored":
+        ``MirroredStrategy`` over all local GPUs, or over the logical CPU devices where there is
+        no GPU. "multiworker": ``MultiWorkerMirroredStrategy``, configured by the ``TF_CONFIG``
+        environment variable as TensorFlow documents (create it before any other TensorFlow
+        work in the process). A strategy object is returned as given.
+
+    Returns
+    -------
+    tf.distribute.Strategy or None
+    """
+    if strategy is None:
+        return None
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy == "mirrored":
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if strategy == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ParameterError(
+                "strategy 'multiworker' needs the TF_CONFIG environment variable (the cluster "
+                "and this worker's task); see docs/distributed.md"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ParameterError(
+        f"strategy must be None, one of {', '.join(STRATEGIES)} or a tf.distribute.Strategy, "
+        f"got {strategy!r}"
+    )
+
+
+def _task(strategy) -> tuple[str | None, int, bool, int]:
+    """``(task type, task id, is chief, number of workers)`` of this process."""
+    resolver = getattr(strategy, "cluster_resolver", None) if strategy is not None else None
+    if resolver is None or resolver.task_type is None:
+        return None, 0, True, 1
+    cluster = resolver.cluster_spec().as_dict()
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    chief = task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in cluster
+    )
+    n_workers = sum(len(cluster.get(k, ())) for k in ("chief", "worker"))
+    return task_type, task_id, chief, n_workers
+
+
+# ---- fine-tuning ----------------------------------------------------------------------------
+
+
+def _init_model_dir(init) -> ModelDir:
+    from samplevae.pretrained import resolve_model_dir
+
+    md = ModelDir(resolve_model_dir(init))
+    if not md.exists():
+        raise ModelError(f"{md.path}: cannot fine-tune from it: no params.json or no checkpoint")
+    return md
+
+
+def _load_init_weights(model, init: ModelDir, params: RunParams) -> dict[str, Any]:
+    """Set ``model``'s weights to ``init``'s; with other class names the classifier's output
+    layer (and, if ``init`` had no classifier, the whole classifier) keeps its fresh
+    initialisation. Returns what the checkpoints record about it."""
+    src = init.load_model()
+    same_classes = tuple(init.params.class_names) == tuple(params.class_names)
+    kept, fresh = 0, []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            other = src.get_layer(layer.name)
+        except ValueError:
+            other = None
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if (
+            other is None
+            or (layer.name == "cls_logits" and not same_classes)
+            or [tuple(w.shape) for w in other.weights] != shapes
+        ):
+            fresh.append(layer.name)
+            continue
+        layer.set_weights(other.get_weights())
+        kept += 1
+    if same_classes:
+        log.info("fine-tuning from %s (step %d): all weights loaded", init.path, src.step)
+    else:
+        log.info(
+            "fine-tuning from %s (step %d): classes differ (%s there, %s here), so the "
+            "classifier layer(s) %s start freshly initialised for the %d new classes; the "
+            "encoder, flow and decoder keep the model's weights",
+            init.path,
+            src.step,
+            list(init.params.class_names) or "none",
+            list(params.class_names) or "none",
+            fresh,
+            len(params.class_names),
+        )
+    return {"init": str(init.path), "init_step": int(src.step), "init_fresh_layers": fresh}
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -348,21 +551,31 @@ def _split_callbacks(callbacks: Iterable) -> tuple[list, list]:
     return plain, native
 
 
-def _build_model(md: ModelDir, params: RunParams, resuming: bool):
-    """The model, compiled with Adam, with the newest checkpoint (if any) restored;
-    returns ``(model, checkpoint state dict)``."""
+def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: bool = True):
+    """The model (at ``train.precision``), compiled with Adam (wrapped in Keras's
+    LossScaleOptimizer under mixed_float16), with the newest checkpoint (if any) restored;
+    returns ``(model, checkpoint state dict)``. Call it inside a strategy's scope to train
+    under that strategy. ``writer=False``: leave the model directory untouched."""
     import keras
 
     from samplevae.model import build_model
 
-    removed = md.clean_partial_checkpoints()
-    if removed:
-        log.info("removed %d partial checkpoint(s) left by an interrupted write", len(removed))
+    if writer:
+        removed = md.clean_partial_checkpoints()
+        if removed:
+            log.info("removed %d partial checkpoint(s) left by an interrupted write", len(removed))
     tp = params.train
     if not resuming or md.latest_checkpoint() is None:
         keras.utils.set_random_seed(tp.seed)
-    model = build_model(params, n_classes=len(params.class_names))
+    model = build_model(params, n_classes=len(params.class_names), precision=tp.precision)
     optimizer = keras.optimizers.Adam(learning_rate=tp.learning_rate, epsilon=tp.adam_epsilon)
+    if tp.precision == "mixed_float16":
+        # The loss is a sum over every bin (~1e3-1e4 nats), so its float16 gradients overflow
+        # long before small ones underflow: start the dynamic scale low (Keras's default 2^15
+        # skips the first ~10 steps halving it) and let it grow.
+        optimizer = keras.optimizers.LossScaleOptimizer(
+            optimizer, initial_scale=LOSS_SCALE, dynamic_growth_steps=500
+        )
     model.compile(optimizer=optimizer, jit_compile=False)
     optimizer.build(model.trainable_variables)
     state = md.restore_checkpoint(model)
@@ -459,6 +672,7 @@ def _make_callbacks(
     progress: bool,
     log_every: int,
     lr_override: float | None,
+    extra: dict | None = None,
 ) -> _Callbacks:
     tp = params.train
     step = int(state.get("step", 0))
@@ -491,7 +705,12 @@ def _make_callbacks(
         tp.checkpoint_every,
         tp.validate_every,
         sources=[plateau, stop],
-        extra={"dataset": params.dataset, "n_train": len(data.x), "n_valid": len(data.xv)},
+        extra={
+            "dataset": params.dataset,
+            "n_train": len(data.x),
+            "n_valid": len(data.xv),
+            **(extra or {}),
+        },
     )
     bar = ProgressBar(
         num_steps,
@@ -525,7 +744,7 @@ def _fit(model, params: RunParams, data: _Data, cbs: _Callbacks, user: list, num
         epochs=epochs,
         initial_epoch=step // every,
         steps_per_epoch=every,
-        validation_data=_valid_batches(data),
+        validation_data=_valid_batches(data, model.distribute_strategy.num_replicas_in_sync),
         callbacks=cbs.keras_list(user),
         shuffle=False,
         verbose=0,
@@ -544,6 +763,8 @@ def train(
     progress: bool = True,
     time_budget: float | None = None,
     log_every: int = LOG_EVERY,
+    strategy=None,
+    init: str | Path | None = None,
 ) -> TrainResult:
     """Train a model, or resume one, in the calling thread.
 
@@ -580,6 +801,19 @@ def train(
         Stop (with a checkpoint) once this much wall time has passed in this call.
     log_every : int
         Steps per ``"train"`` record.
+    strategy : None, "mirrored", "multiworker" or a ``tf.distribute.Strategy``
+        Train on several devices or machines (see :func:`make_strategy`). The batch size is
+        the global batch, split over the replicas. Under "multiworker" every worker runs this
+        same call with the same ``logdir`` path; only the chief writes there (checkpoints,
+        metrics, params.json), the others write to a temporary folder that is removed at the
+        end. All workers must stop at the same step: use ``num_steps`` or the plateau rule
+        (``time_budget`` is refused with several workers).
+    init : model directory or shipped model name
+        Fine-tune: start a new model in ``logdir`` on ``dataset`` from this model's weights
+        and architecture (resolved by :func:`samplevae.pretrained.resolve_model_dir`). The
+        step counter and Adam start from 0. With other class names than the model's, the
+        classifier's output layer starts freshly initialised (logged). The dataset must have
+        the model's audio parameters.
 
     Returns
     -------
@@ -596,41 +830,114 @@ def train(
     """
     start = time.monotonic()
     plain, user = _split_callbacks(callbacks)
-    md = ModelDir(logdir)
-    with md.lock():
-        params, ds, ws, resuming, lr_override = _resolve_params(md, dataset, workspace, run_params)
-        if num_steps is None:
-            num_steps = params.train.num_steps
-        data = _prepare_data(ds, ws, params, progress)
-        model, state = _build_model(md, params, resuming)
-        step = int(state.get("step", 0))
-        if current_step(model) != step:  # a checkpoint saved without optimizer state
-            model.optimizer.iterations.assign(step)
-        if resuming:
-            dropped = md.truncate_metrics(step)
-            log.info(
-                "resuming %s at step %d%s",
-                md.path,
-                step,
-                f" (dropped {dropped} metrics records written after that checkpoint)"
-                if dropped
-                else "",
-            )
-        cbs = _make_callbacks(
-            md,
-            params,
-            data,
-            state,
-            plain=plain,
-            num_steps=num_steps,
-            time_budget=time_budget,
-            stop_event=stop_event,
-            start=start,
-            progress=progress,
-            log_every=log_every,
-            lr_override=lr_override,
+    strat = make_strategy(strategy)  # first: a multi-worker strategy must precede other TF work
+    task_type, task_id, chief, n_workers = _task(strat)
+    if n_workers > 1 and time_budget is not None:
+        raise ParameterError(
+            "time_budget cannot be used with several workers (each would stop at another "
+            "step); give num_steps, or let the plateau rule stop the run"
         )
-        return _run(md, model, params, data, cbs, user, num_steps, start)
+    md = ModelDir(logdir)
+    init_md = _init_model_dir(init) if init is not None else None
+    # a non-chief worker reads the model directory and writes into a temporary one
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix=f"samplevae-{task_type}{task_id}-"))
+    out = md if chief else ModelDir(scratch)
+    try:
+        with out.lock():
+            return _train_locked(
+                md,
+                out,
+                strat,
+                dataset=dataset,
+                workspace=workspace,
+                run_params=run_params,
+                init_md=init_md,
+                num_steps=num_steps,
+                plain=plain,
+                user=user,
+                stop_event=stop_event,
+                progress=progress and chief,
+                time_budget=time_budget,
+                log_every=log_every,
+                start=start,
+            )
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train_locked(
+    md: ModelDir,
+    out: ModelDir,
+    strat,
+    *,
+    dataset,
+    workspace,
+    run_params,
+    init_md,
+    num_steps,
+    plain,
+    user,
+    stop_event,
+    progress,
+    time_budget,
+    log_every,
+    start,
+) -> TrainResult:
+    """:func:`train` with ``out`` locked: ``md`` is read, ``out`` (``md`` itself on the chief)
+    is written."""
+    chief = out is md
+    params, ds, ws, resuming, lr_override = _resolve_params(
+        md, dataset, workspace, run_params, init=init_md, save=chief
+    )
+    if not chief:
+        out.save_params(params)
+    if num_steps is None:
+        num_steps = params.train.num_steps
+    data = _prepare_data(ds, ws, params, progress)
+    if strat is not None:
+        log.info(
+            "training with %s on %d replica(s)", type(strat).__name__, strat.num_replicas_in_sync
+        )
+        if params.train.batch_size % strat.num_replicas_in_sync:
+            raise ParameterError(
+                f"batch_size {params.train.batch_size} does not split evenly over "
+                f"{strat.num_replicas_in_sync} replicas"
+            )
+    with strat.scope() if strat is not None else contextlib.nullcontext():
+        model, state = _build_model(md, params, resuming, writer=chief)
+    extra = {}
+    if init_md is not None:
+        extra = _load_init_weights(model, init_md, params)
+    step = int(state.get("step", 0))
+    if current_step(model) != step:  # a checkpoint saved without optimizer state
+        model.optimizer.iterations.assign(step)
+    if resuming and chief:
+        dropped = md.truncate_metrics(step)
+        log.info(
+            "resuming %s at step %d%s",
+            md.path,
+            step,
+            f" (dropped {dropped} metrics records written after that checkpoint)"
+            if dropped
+            else "",
+        )
+    cbs = _make_callbacks(
+        out,
+        params,
+        data,
+        state,
+        plain=plain,
+        num_steps=num_steps,
+        time_budget=time_budget,
+        stop_event=stop_event,
+        start=start,
+        progress=progress,
+        log_every=log_every,
+        lr_override=lr_override,
+        extra=extra,
+    )
+    return _run(md, model, params, data, cbs, user, num_steps, start)
 
 
 def _run(

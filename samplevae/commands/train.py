@@ -71,6 +71,27 @@ def register(sub: argparse._SubParsersAction) -> None:
             help=help_ + "; new models only",
         )
     p.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        default=None,
+        help="Keras mixed-precision policy of training (default float32; weights are saved "
+        "in float32 whatever it is, and inference is float32)",
+    )
+    p.add_argument(
+        "--strategy",
+        choices=("mirrored", "multiworker"),
+        default=None,
+        help="tf.distribute strategy: 'mirrored' = all local GPUs (else CPU devices), "
+        "'multiworker' = several machines configured by TF_CONFIG (see docs/distributed.md)",
+    )
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="fine-tune: start the new --logdir from this model directory or shipped model "
+        "name (its architecture and weights; step and optimizer start from 0)",
+    )
+    p.add_argument(
         "--params",
         default=None,
         metavar="JSON",
@@ -88,15 +109,25 @@ def _run_params(args: argparse.Namespace):
 
     train_changes = {
         k: getattr(args, k)
-        for k in (*_TRAIN_OPTIONS, "class_weighting")
+        for k in (*_TRAIN_OPTIONS, "class_weighting", "precision")
         if getattr(args, k) is not None
     }
     model_changes = {k: getattr(args, k) for k in _MODEL_OPTIONS if getattr(args, k) is not None}
     md = ModelDir(args.logdir)
-    if md.has_params():
+    if md.has_params() and not (args.init and not md.checkpoints()):
         if not (train_changes or model_changes):
             return None
         base = md.params
+    elif args.init:
+        if not (train_changes or args.params):
+            return None  # train() takes the init model's training parameters
+        if args.params:
+            base = RunParams.load(args.params)
+        else:
+            from samplevae.pretrained import resolve_model_dir
+
+            base = ModelDir(resolve_model_dir(args.init)).params
+            base = base.replace(train=base.train.replace(num_steps=None))
     elif args.params:
         base = RunParams.load(args.params)
     else:
@@ -121,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         num_steps=args.num_steps,
         progress=not args.no_progress,
         time_budget=args.time_budget,
+        strategy=args.strategy,
+        init=args.init,
     )
     valid = result.last_valid or {}
     summary = {
