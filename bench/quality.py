@@ -128,6 +128,36 @@ def _fmt(x: float | None) -> str:
     return "   -  " if x is None or x != x else f"{x:6.3f}"
 
 
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+class SearchOnly:
+    """A model without classes (e.g. the shipped ``general`` one), scored on search only:
+    ``predict`` answers no class, and the classifier figures are dropped afterwards."""
+
+    def __init__(self, tool):
+        self.tool, self.library = tool, tool.library
+
+    def predict(self, target):
+        return None, None
+
+    def find_similar(self, *args, **kwargs):
+        return self.tool.find_similar(*args, **kwargs)
+
+
+def evaluate_model(tool, paths, labels, *, k: int, groups, progress: bool) -> dict[str, Any]:
+    """:func:`samplevae.evaluate.evaluate_tool`; for a model without classes the
+    precision@k figures only (``balanced_accuracy`` None, no per-class recall)."""
+    from samplevae.evaluate import evaluate_tool
+
+    if tool.class_names:
+        return evaluate_tool(tool, paths, labels, k=k, groups=groups, progress=progress)
+    figs = evaluate_tool(SearchOnly(tool), paths, labels, k=k, groups=groups, progress=progress)
+    figs["balanced_accuracy"], figs["per_class_recall"] = None, {}
+    return figs
+
+
 def report_text(figs: dict[str, Any], k: int) -> str:
     m, b = figs["model"], figs["mfcc_baseline"]
     pk = f"precision_at_{k}"
@@ -141,11 +171,14 @@ def report_text(figs: dict[str, Any], k: int) -> str:
     if pk + "_no_twins" in m:
         rows.append((pk + "_no_twins", f"precision@{k} no twins"))
     for key, title in rows:
-        lines.append(f"{title:<22}{_fmt(m[key]):>8}{_fmt(b[key]):>8}{_fmt(m[key] - b[key]):>8}")
-    lines.append("recall per class:")
-    for c in m["per_class_recall"]:
         lines.append(
-            f"  {c:<20}{_fmt(m['per_class_recall'][c]):>8}{_fmt(b['per_class_recall'].get(c)):>8}"
+            f"{title:<22}{_fmt(m[key]):>8}{_fmt(b[key]):>8}{_fmt(_diff(m[key], b[key])):>8}"
+        )
+    lines.append("recall per class:")
+    for c in m["per_class_recall"] or b["per_class_recall"]:
+        lines.append(
+            f"  {c:<20}{_fmt(m['per_class_recall'].get(c)):>8}"
+            f"{_fmt(b['per_class_recall'].get(c)):>8}"
         )
     return "\n".join(lines)
 
@@ -222,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     from samplevae.dataset import Workspace, load_dataset, make_dataset
     from samplevae.demo import smoke_run_params
-    from samplevae.evaluate import evaluate_mfcc_baseline, evaluate_tool
+    from samplevae.evaluate import evaluate_mfcc_baseline
     from samplevae.modeldir import ModelDir
 
     progress = not args.no_progress
@@ -322,7 +355,7 @@ def run(args: argparse.Namespace) -> int:
     paths, labels = [p for p, _ in test], [c for _, c in test]
     t0 = time.monotonic()
     groups = twin_groups(bench, paths)
-    model_figs = evaluate_tool(tool, paths, labels, k=args.k, groups=groups, progress=progress)
+    model_figs = evaluate_model(tool, paths, labels, k=args.k, groups=groups, progress=progress)
     model_figs["seconds"] = round(time.monotonic() - t0, 1)
     if ds is not None:
         train_entries = [(e.path, e.label) for e in ds.split("train") if not e.silent]
@@ -349,7 +382,7 @@ def run(args: argparse.Namespace) -> int:
         "model": model_figs,
         "mfcc_baseline": base_figs,
         "margin": {
-            key: model_figs[key] - base_figs[key]
+            key: _diff(model_figs[key], base_figs[key])
             for key in model_figs
             if key.startswith(("balanced_accuracy", "precision_at_"))
         },

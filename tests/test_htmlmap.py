@@ -167,3 +167,19 @@ def test_several_roots_name_their_folders_by_root(tmp_path):
     data = page_data(write_map(lib, tmp_path / "m.html", method="pca").read_text("utf-8"))
     assert data["folders"] == ["drums", "drums/kick", "synths/pad"]
     assert data["src"] == ["drums/x.wav", "drums/kick/k.wav", "synths/pad/p.wav"]
+
+
+def test_map_takes_a_model_by_path_or_name_but_not_with_logdir(
+    map_run, tiny_model_dir, kit_dir, tmp_path, capsys
+):
+    out = tmp_path / "by-path.html"
+    args = ["map", str(kit_dir), "--out", str(out), "--no-progress", "--method", "pca"]
+    assert main([*args, "--model", str(tiny_model_dir), "--json"]) == 0  # a path still works
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == str(tiny_model_dir) and out.is_file()
+    assert Path(info["cache"]).is_relative_to(tiny_model_dir)  # your model keeps its cache
+    with pytest.raises(SystemExit):
+        main([*args, "--model", "drums", "--logdir", str(tiny_model_dir)])
+    with pytest.raises(SystemExit):
+        main(args)  # neither
+    assert "--model" in capsys.readouterr().err

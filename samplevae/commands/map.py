@@ -1,4 +1,5 @@
-"""``samplevae map DIR --logdir M --out map.html``: an offline HTML map of a sample library."""
+"""``samplevae map DIR --model drums --out map.html`` (or ``--logdir M``): an offline HTML map of
+a sample library."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "names on hover, a click plays the file.",
     )
     p.add_argument("dirs", nargs="+", metavar="DIR", help="sample folder(s)")
-    p.add_argument("--logdir", required=True, help="model directory (from samplevae train)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--model",
+        default=None,
+        help="a shipped pre-trained model's name (see `samplevae models`: drums, general) "
+        "or a model directory",
+    )
+    which.add_argument("--logdir", default=None, help="model directory (from samplevae train)")
     p.add_argument("--out", default="map.html", help="HTML file to write (default map.html)")
     p.add_argument(
         "--embed-audio",
@@ -53,7 +61,7 @@ def run_map(args: argparse.Namespace) -> int:
     from samplevae.tool import SoundSampleTool
 
     tool = SoundSampleTool(
-        args.logdir,
+        args.model if args.model is not None else args.logdir,
         library_dir=args.dirs,
         library_segmentation=args.segmentation,
         workers=args.workers,
@@ -65,6 +73,7 @@ def run_map(args: argparse.Namespace) -> int:
     )
     info = {
         "out": str(out),
+        "model": str(tool.model_dir.path),
         "entries": len(lib),
         "files": len(set(lib.paths)),
         "skipped": [{"path": p, "reason": r} for p, r in lib.skipped],
