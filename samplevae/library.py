@@ -28,7 +28,7 @@ import numpy as np
 
 from samplevae.audio import load_audio
 from samplevae.errors import AudioLoadError, SampleVAEError
-from samplevae.features import features
+from samplevae.features import features, use_scipy
 from samplevae.io import atomic_save_npz
 from samplevae.params import AudioParams, params_hash
 from samplevae.segment import SegmentParams, segment_file
@@ -73,6 +73,7 @@ def _signature(path: str) -> tuple[int, int] | None:
 def _file_job(args: tuple[str, AudioParams, SegmentParams | None, list[float] | None]):
     """Worker: onsets (given, or found by segmentation) and the features at each onset."""
     path, audio, seg, onsets = args
+    use_scipy()
     try:
         if onsets is None:
             onsets = segment_file(path, audio, seg) if seg is not None else [0.0]
@@ -106,6 +107,7 @@ class Library:
         cache_path=None,
         stats=None,
         exact_threshold: int = 20000,
+        real_paths=None,
     ):
         self.roots = list(roots)
         self.paths = list(paths)
@@ -117,6 +119,9 @@ class Library:
         self.stats = stats or LibraryStats()
         self.exact_threshold = exact_threshold
         self._index = None
+        # resolved path of each entry's file (given by open(), else resolved on first use)
+        self._real_paths = list(real_paths) if real_paths is not None else None
+        self._ids_of: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -143,10 +148,15 @@ class Library:
 
     def entries_of(self, path: str | Path) -> np.ndarray:
         """Entry ids of one file (all its segments)."""
-        want = os.path.realpath(path)
-        return np.array(
-            [i for i, p in enumerate(self.paths) if os.path.realpath(p) == want], dtype=np.int64
-        )
+        if self._ids_of is None:
+            real = self._real_paths
+            if real is None or len(real) != len(self.paths):
+                real = [os.path.realpath(p) for p in self.paths]
+            ids: dict[str, list[int]] = {}
+            for i, p in enumerate(real):
+                ids.setdefault(p, []).append(i)
+            self._ids_of = {p: np.array(v, dtype=np.int64) for p, v in ids.items()}
+        return self._ids_of.get(os.path.realpath(path), np.zeros(0, dtype=np.int64)).copy()
 
     def info(self) -> dict:
         return {
@@ -244,7 +254,7 @@ class Library:
                     weights_fingerprint,
                 )
 
-        from samplevae.parallel import parallel_map, start_method
+        from samplevae.parallel import start_method
 
         # Spawning workers (TensorFlow is loaded) costs 1-2 s before the first result; a
         # small library is done sooner in this process. An explicit `workers` is obeyed.
@@ -258,7 +268,7 @@ class Library:
             # Unordered, with ~2 encoder batches of files in flight: the workers decode and
             # take features while this process embeds the previous batch (the rows are keyed
             # by path and the snapshot puts them in file order).
-            for j, (onsets, feats, error) in parallel_map(
+            for j, (onsets, feats, error) in _map(
                 _file_job,
                 jobs,
                 workers=workers,
@@ -313,12 +323,23 @@ class Library:
             cache_path,
             stats,
             exact_threshold,
+            real_paths=snap.paths,
         )
         if cache_path is not None and (todo or stats.removed or old is None):
             _write_cache(cache_path, real_roots, segmentation, snap, audio, weights_fingerprint)
         for p, r in skipped:
             log.warning("library: skipped %s: %s", p, r)
         return lib
+
+
+def _map(fn, jobs, **kwargs):
+    """:func:`samplevae.parallel.parallel_map`, skipped (with its progress bar's import) when
+    there is nothing to compute: a re-open from the cache starts in a fraction of a second."""
+    if not jobs:
+        return iter(())
+    from samplevae.parallel import parallel_map
+
+    return parallel_map(fn, jobs, **kwargs)
 
 
 _PENDING_BATCH = 256  # feature stacks embedded at once (the model's inference batch)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -69,7 +69,8 @@ class SoundSampleTool:
 
     Parameters
     ----------
-    logdir : path of a model directory written by ``samplevae train``
+    logdir : path of a model directory written by ``samplevae train``, or the name of a shipped
+        model (``"drums"``, ``"general"``: :mod:`samplevae.pretrained`)
     library_dir : folder (or list of folders) of samples to search in; optional
     library_segmentation : split files longer than the clip at onsets, each segment an entry
     segment_params : tuning of the segmentation (:class:`~samplevae.segment.SegmentParams`)
@@ -77,6 +78,10 @@ class SoundSampleTool:
     workers : processes for library feature extraction (default: every core)
     exact_threshold : libraries with fewer entries are searched exactly, larger ones
         with an approximate index (recall@10 >= 0.95)
+    model_loader : ``model_loader(model_dir)`` gives the model to run (default
+        :meth:`ModelDir.load_model <samplevae.modeldir.ModelDir.load_model>`, the Keras model);
+        the command line passes :func:`samplevae.inference.numpy_loader`, which needs no
+        TensorFlow
     """
 
     def __init__(
@@ -89,13 +94,15 @@ class SoundSampleTool:
         progress: bool = True,
         workers: int | None = None,
         exact_threshold: int = 20000,
+        model_loader: Callable[[Any], Any] | None = None,
     ):
         from samplevae.modeldir import ModelDir
+        from samplevae.pretrained import resolve_model_dir, user_cache_dir
 
-        self.model_dir = ModelDir(logdir)
+        self.model_dir = ModelDir(resolve_model_dir(logdir))
         self.params = self.model_dir.params
         self.audio_params = self.params.audio
-        self.model = self.model_dir.load_model()
+        self.model = (model_loader or ModelDir.load_model)(self.model_dir)
         self.progress = progress
         self.workers = workers
         self.exact_threshold = exact_threshold
@@ -103,6 +110,9 @@ class SoundSampleTool:
         self._sampler: LatentSampler | None = None
         # The weights just loaded (a sampler fitted by this tool is labelled with them).
         self._fingerprint: str | None = self.model_dir.weights_fingerprint()
+        # Caches (libraries, a refitted sampler): the model directory, or for a shipped or
+        # read-only model a per-user folder (samplevae.pretrained.user_cache_dir).
+        self.cache_dir: Path = user_cache_dir(self.model_dir.path, self._fingerprint)
         if library_dir is not None:
             seg = (segment_params or SegmentParams()) if library_segmentation else None
             self.load_library(library_dir, segmentation=seg)
@@ -133,7 +143,7 @@ class SoundSampleTool:
             embed=self.model.encode,
             audio=self.audio_params,
             weights_fingerprint=self.model_dir.weights_fingerprint(),
-            cache_dir=self.model_dir.path / "libraries",
+            cache_dir=self.cache_dir / "libraries",
             segmentation=segmentation,
             workers=self.workers,
             progress=self.progress,
@@ -234,8 +244,22 @@ class SoundSampleTool:
 
     @property
     def sampler_path(self) -> Path:
-        """Where the fitted latent sampler lives: ``<model dir>/sampler.npz``."""
-        return self.model_dir.path / SAMPLER_FILE
+        """Where the fitted latent sampler lives: ``<model dir>/sampler.npz``; for a shipped or
+        read-only model ``<cache_dir>/sampler.npz``, first copied there from the model's own."""
+        path = self.cache_dir / SAMPLER_FILE
+        if self.cache_dir == self.model_dir.path or path.exists():
+            return path
+        shipped = self.model_dir.path / SAMPLER_FILE
+        if shipped.is_file():
+            from samplevae.io import atomic_write_bytes
+
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                atomic_write_bytes(path, shipped.read_bytes())
+            except OSError as e:
+                log.warning("cannot copy %s to %s (%s); reading it in place", shipped, path, e)
+                return shipped
+        return path
 
     def _weights_fingerprint(self) -> str:
         if self._fingerprint is None:
@@ -588,7 +612,9 @@ class SoundSampleTool:
         lib = self._require_library()
         if num_similar < 1:
             raise ParameterError(f"num_similar must be >= 1, got {num_similar}")
-        query = self.embed(target, offset)
+        query = self._library_embedding(lib, target, offset)
+        if query is None:
+            query = self.embed(target, offset)
         exclude = None
         if exclude_self and isinstance(target, str | Path):
             exclude = [lib.entries_of(target)]
@@ -605,6 +631,19 @@ class SoundSampleTool:
             for rank, (f, o, d) in enumerate(zip(*result, strict=True), 1):
                 print(f"{rank:>3}. {f}  (onset {o:.2f} s, distance {d:.3f})")
         return result
+
+    @staticmethod
+    def _library_embedding(lib, target: Target, offset: float) -> np.ndarray | None:
+        """The library's embedding of ``target`` at ``offset`` if it holds that entry: the
+        library has just checked that the file is unchanged (size, mtime) and embedded it
+        from the same features, so the model need not run (the CLI's ``similar`` on a
+        library sample then needs no model at all)."""
+        if not isinstance(target, str | Path):
+            return None
+        for i in lib.entries_of(target):
+            if abs(float(lib.onsets[i]) - float(offset)) < 1e-9:
+                return lib.embeddings[i].copy()
+        return None
 
     # --- classification --------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,12 +16,14 @@ from samplevae.errors import ParameterError
 from samplevae.features import (
     FeatureCache,
     audio_from_features,
+    encode_cache_entry,
     extract_features,
     features,
     file_signature,
+    griffin_lim,
     mel_basis,
 )
-from samplevae.io import atomic_path, atomic_save_npz, atomic_write_json
+from samplevae.io import atomic_path, atomic_write_json
 from samplevae.params import AudioParams
 
 DEFAULT = AudioParams()
@@ -189,6 +193,49 @@ def test_griffin_lim_iterations_and_seed():
     assert err(a) < 0.8 * err(audio_from_features(f, p, n_iter=1, seed=3))  # iterations help
 
 
+@pytest.mark.parametrize("p", [DEFAULT, PARAMS[3]], ids=["default", "hop200"])
+@pytest.mark.parametrize("n_iter", [0, 1, 32])
+def test_griffin_lim_is_librosas(rng, p, n_iter):
+    """Our numpy Griffin-Lim (no scipy.signal or numba import) computes what librosa's does:
+    the same random initial phase for a seed, the same iterations, to float32 rounding."""
+    import librosa
+
+    y = (rng.standard_normal(p.n_samples) * np.exp(-np.linspace(0, 6, p.n_samples))).astype(
+        np.float32
+    )
+    mag = np.abs(librosa.stft(y, n_fft=p.n_fft, hop_length=p.hop_length)).astype(np.float32)
+    ref = librosa.griffinlim(
+        mag, n_iter=n_iter, hop_length=p.hop_length, n_fft=p.n_fft, length=p.n_samples,
+        random_state=3,
+    )  # fmt: skip
+    ours = griffin_lim(
+        mag, n_iter=n_iter, n_fft=p.n_fft, hop_length=p.hop_length, length=p.n_samples, seed=3
+    )
+    assert ours.shape == ref.shape == (p.n_samples,) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, ref, atol=2e-4 * np.abs(ref).max())
+
+
+def test_features_without_scipy_are_the_same(tmp_path):
+    """A one-off feature (a command-line query) is taken without importing scipy (numpy's
+    FFT, the filterbank band by band); after use_scipy() scipy's: the same numbers."""
+    code = (
+        "import sys, numpy as np\n"
+        "from samplevae.features import features, use_scipy\n"
+        "from samplevae.params import AudioParams\n"
+        "p = AudioParams()\n"
+        "y = np.random.default_rng(0).standard_normal(p.n_samples).astype(np.float32)\n"
+        "y *= np.exp(-np.linspace(0, 5, p.n_samples)).astype(np.float32)\n"
+        "a = features(y, p)\n"
+        "assert 'scipy.fft' not in sys.modules and 'scipy.sparse' not in sys.modules\n"
+        "use_scipy()\n"
+        "b = features(y, p)\n"
+        "print(float(np.abs(a - b).max()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) < 1e-5
+
+
 def test_inverse_of_zeros_is_finite():
     y = audio_from_features(np.zeros(TINY.shape), TINY)
     assert y.shape == (TINY.n_samples,) and np.all(np.isfinite(y))
@@ -283,11 +330,13 @@ def test_second_run_computes_nothing(tones, tmp_path, count_calls):
     assert count_calls == []
     assert second.n_cached == len(tones) and all(it.cached for it in second.items)
     np.testing.assert_array_equal(second.stack(), first.stack())
-    # the cache holds one .npz (features + silence flag) per file, under a folder per
-    # parameter set
+    # the cache holds one .npy (features, then the silence flag and a CRC-32) per file, under
+    # a folder per parameter set
     files = _cache_files(cache)
     assert len(files) == len(tones)
-    assert all(f.startswith(TINY.key() + os.sep) and f.endswith(".npz") for f in files)
+    assert all(f.startswith(TINY.key() + os.sep) and f.endswith(".npy") for f in files)
+    entry = np.load(cache / files[0], allow_pickle=False)  # still a plain .npy to numpy
+    assert entry.dtype == np.float32 and entry.shape == TINY.shape
     assert not any(".tmp" in f for f in files)  # atomic writes leave no temp files
 
 
@@ -362,9 +411,14 @@ def test_corrupt_cache_entry_is_recomputed(tones, tmp_path, count_calls, caplog)
     assert count_calls == [str(tones[0])]
     np.testing.assert_array_equal(res.stack(), first.stack())
     assert "ignoring cache entry" in caplog.text and str(entry) in caplog.text
-    # an entry of the wrong shape is a miss too
-    atomic_save_npz(entry, features=np.zeros((3, 3), dtype=np.float32), silent=np.array(False))
+    # an entry of the wrong shape is a miss too, named with what it holds
+    entry.write_bytes(encode_cache_entry(np.zeros((3, 3), dtype=np.float32), False))
     assert cache.get(file_signature(tones[0])) is None
+    assert "holds float32 (3, 3)" in caplog.text
+    # and so is one cut off (its CRC-32 no longer matches)
+    extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
+    entry.write_bytes(entry.read_bytes()[:-100])
+    assert cache.get(file_signature(tones[0])) is None and not entry.exists()
 
 
 def test_flipped_bytes_in_a_cache_entry_are_caught_and_recomputed(
@@ -395,9 +449,7 @@ def test_cached_features_no_clip_can_have_are_recomputed(tones, tmp_path, count_
     first = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
     entry = FeatureCache(cache_dir, TINY)._path(file_signature(tones[0]))
     # a perfectly valid entry (correct checksum), but full of values features never hold
-    atomic_save_npz(
-        entry, features=np.full(TINY.shape, bad, dtype=np.float32), silent=np.array(False)
-    )
+    entry.write_bytes(encode_cache_entry(np.full(TINY.shape, bad, dtype=np.float32), False))
     count_calls.clear()
     res = extract_features(tones[:1], TINY, cache_dir=cache_dir, workers=1, progress=False)
     assert count_calls == [str(tones[0])] and not res.items[0].cached
@@ -442,7 +494,7 @@ def test_interrupted_cache_write_leaves_no_entry(tones, tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(os, "fsync", boom)  # fails after the entry's bytes were written
     with pytest.raises(OSError, match="disk full"):
         extract_features(tones[:1], TINY, cache_dir=tmp_path / "cache", workers=1, progress=False)
     monkeypatch.undo()

@@ -345,3 +345,133 @@ def test_parallel_build_equals_serial_build_in_file_order(tmp_path, monkeypatch)
     assert par.paths == serial.paths == [str(p) for p in sorted(paths)]
     np.testing.assert_array_equal(par.embeddings, serial.embeddings)
     assert par.stats.computed == 45 and sum(batches) == 45 and len(batches) >= 4
+
+
+# ---- the command line's TensorFlow-free engine and library lookups ----------------------
+
+
+def test_entries_of_finds_a_file_by_any_spelling(tmp_path):
+    files = write_tones(tmp_path / "lib", 3)
+    lib = open_lib(tmp_path / "lib", tmp_path / "cache")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "lib")
+    want = lib.paths.index(str(files[1]))
+    for spelling in (files[1], link / files[1].name, os.path.relpath(files[1])):
+        assert lib.entries_of(spelling).tolist() == [want]
+    assert lib.entries_of(tmp_path / "elsewhere.wav").size == 0
+
+
+def test_numpy_engine_computes_what_the_keras_model_does(tiny_model_dir):
+    """``NumpyVAE`` (the CLI's engine, no TensorFlow) gives the Keras model's embeddings,
+    decoded spectrograms and class probabilities to float32 rounding."""
+    from samplevae.inference import NumpyVAE
+    from samplevae.modeldir import ModelDir
+
+    md = ModelDir(tiny_model_dir)
+    keras_model, ours = md.load_model(), NumpyVAE(md)
+    rng = np.random.default_rng(0)
+    x = rng.random((9, *ours.input_hw), dtype=np.float32)
+    z = rng.standard_normal((5, ours.latent_dim)).astype(np.float32)
+    np.testing.assert_allclose(ours.encode(x), keras_model.encode(x), atol=1e-5)
+    np.testing.assert_allclose(ours.decode(z), keras_model.decode(z), atol=1e-5)
+    np.testing.assert_allclose(ours.predict_classes(x), keras_model.predict_classes(x), atol=1e-5)
+    assert ours.has_classifier and ours.n_classes == keras_model.n_classes
+    assert ours.encode(x[:0]).shape == (0, ours.latent_dim)
+
+
+def test_numpy_engine_names_weights_it_cannot_use(tmp_path, tiny_model_dir):
+    import shutil
+
+    import h5py
+
+    from samplevae.errors import ModelError
+    from samplevae.inference import NumpyVAE
+    from samplevae.modeldir import ModelDir
+
+    engine = NumpyVAE(ModelDir(tiny_model_dir))
+    broken = tmp_path / "model.weights.h5"
+    shutil.copy(engine.weights_path, broken)
+    with h5py.File(broken, "a") as f:  # the hidden layer's weights go missing
+        for name in list(f):
+            if "vars" in f[name] and f[name]["vars"].attrs.get("name") == "enc_hidden":
+                del f[name]
+    with pytest.raises(ModelError, match="enc_hidden") as err:
+        engine._read_weights(broken)
+    assert str(broken) in str(err.value)
+    broken.write_bytes(b"not hdf5")
+    with pytest.raises(ModelError, match="cannot read"):
+        engine._read_weights(broken)
+
+
+def _cli(args, env_extra=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env_extra or {})}
+    code = (
+        "import sys\n"
+        "from samplevae.cli import main\n"
+        "rc = main(sys.argv[1:])\n"
+        "bad = sorted(m for m in ('tensorflow', 'keras', 'librosa', 'faiss', 'scipy.signal') "
+        "if m in sys.modules)\n"
+        "print('IMPORTED', ','.join(bad), file=sys.stderr)\n"
+        "sys.exit(rc)\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+
+
+def _imported(proc) -> list[str]:
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("IMPORTED")][-1]
+    return [m for m in line.split(" ", 1)[1].split(",") if m]
+
+
+def test_cli_queries_answer_without_tensorflow_and_as_keras_does(tmp_path, tiny_model_dir, kit_dir):
+    """similar, predict and generate run without importing TensorFlow (nor librosa, faiss,
+    scipy.signal) and answer what the Keras model answers."""
+    target = sorted((kit_dir / "snare").glob("*.wav"))[0]
+    outside = tmp_path / "outside.wav"
+    audio, sr = sf.read(sorted((kit_dir / "kick").glob("*.wav"))[1])
+    sf.write(outside, audio[::-1].copy(), sr)  # not a library file: it must be embedded
+    common = ["--logdir", tiny_model_dir, "--no-progress", "--json"]
+    lib = ["--library", kit_dir]
+    build = _cli(["library", "build", *common, *lib, "--workers", "1"])  # library cached
+    assert build.returncode == 0, build.stderr
+    runs = {
+        "similar_in": ["similar", *common, *lib, target, "-n", "5"],
+        "similar_out": ["similar", *common, *lib, outside, "-n", "5"],
+        "predict": ["predict", *common, target, outside],
+    }
+    for name, args in runs.items():
+        ours, ref = _cli(args), _cli(args, {"SAMPLEVAE_ENGINE": "keras"})
+        assert ours.returncode == 0 and ref.returncode == 0, (ours.stderr, ref.stderr)
+        assert _imported(ours) == [], (name, _imported(ours))
+        assert "tensorflow" in _imported(ref) or name == "similar_in"
+        a, b = json.loads(ours.stdout), json.loads(ref.stdout)
+        if name == "predict":
+            assert [r["class"] for r in a] == [r["class"] for r in b]
+            for ra, rb in zip(a, b, strict=True):
+                for c, p in ra["probabilities"].items():
+                    assert p == pytest.approx(rb["probabilities"][c], abs=1e-4)
+        else:
+            assert [r["file"] for r in a] == [r["file"] for r in b]
+            np.testing.assert_allclose(
+                [r["distance"] for r in a], [r["distance"] for r in b], atol=1e-4
+            )
+    assert json.loads(_cli(runs["similar_in"]).stdout)[0]["file"] == str(target)
+    # generate: the same sound from the same seed, by either engine
+    wavs = []
+    for engine in ("numpy", "keras"):
+        out = tmp_path / f"gen_{engine}.wav"
+        proc = _cli(
+            ["generate", *common, "--out", out, "--files", target, outside, "--seed", "2"],
+            {"SAMPLEVAE_ENGINE": engine},
+        )
+        assert proc.returncode == 0, proc.stderr
+        if engine == "numpy":
+            assert _imported(proc) == []
+        wavs.append(sf.read(out)[0])
+    assert wavs[0].shape == wavs[1].shape and np.abs(wavs[0]).max() > 0
+    np.testing.assert_allclose(wavs[0], wavs[1], atol=2e-3)

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--time-budget",
         type=float,
         default=None,
-        help="training time budget in seconds (default 600)",
+        help="training time budget in seconds (default 150)",
     )
     p.add_argument("--per-class", type=int, default=None, help="kit samples per class")
     p.add_argument("--smoke", action="store_true", help="tiny configuration (seconds; for tests)")

@@ -9,7 +9,11 @@ from samplevae.commands import print_json
 
 
 def _add_model(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--logdir", required=True, help="model directory (from samplevae train)")
+    p.add_argument(
+        "--logdir",
+        required=True,
+        help="model directory (from samplevae train) or a shipped model's name (samplevae models)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -117,7 +121,9 @@ def _tool(args, with_library: bool = False):
             segment_params=seg,
             workers=args.workers,
         )
-    return SoundSampleTool(args.logdir, **kwargs)
+    from samplevae.inference import numpy_loader
+
+    return SoundSampleTool(args.logdir, model_loader=numpy_loader, **kwargs)
 
 
 def run_library(args: argparse.Namespace) -> int:

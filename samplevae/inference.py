@@ -1,0 +1,340 @@
+"""A TensorFlow-free inference engine: :class:`NumpyVAE` runs the trained model's ``encode``,
+``decode`` and ``predict_classes`` in numpy, with the weights read from the checkpoint's Keras
+weights file by h5py.
+
+Importing TensorFlow alone takes 3-10 s on 2 cores, longer than a whole command-line query
+should, so ``samplevae similar``, ``predict`` and ``generate`` make their tool with
+``SoundSampleTool(..., model_loader=numpy_loader)`` (``SAMPLEVAE_ENGINE=keras`` keeps the Keras
+model). The numbers match the Keras model within float32 rounding; ``tests/test_library.py``
+checks that for encode, decode and classify, so a change to :mod:`samplevae.model`'s
+architecture that this engine does not follow fails there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from samplevae.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: ``SAMPLEVAE_ENGINE=keras`` makes the command-line queries run the Keras model (TensorFlow)
+#: instead of :class:`NumpyVAE`.
+ENGINE_ENV = "SAMPLEVAE_ENGINE"
+
+
+def numpy_loader(model_dir):
+    """A ``model_loader`` for :class:`~samplevae.tool.SoundSampleTool`: a :class:`NumpyVAE` of
+    ``model_dir`` (a :class:`~samplevae.modeldir.ModelDir`) that falls back on the Keras model
+    for weights it cannot read and for calls on many clips; the Keras model itself when
+    ``SAMPLEVAE_ENGINE=keras``."""
+    if os.environ.get(ENGINE_ENV, "numpy").lower() == "keras":
+        return model_dir.load_model()
+    return NumpyVAE(model_dir, keras_loader=model_dir.load_model)
+
+
+_IM2COL_BYTES = 64 << 20  # largest buffer of a convolution's taps side by side
+
+
+def _one_blas_thread():
+    """BLAS on one thread while the engine runs (threadpoolctl, if installed): its products
+    are small, and on 2 busy cores a second BLAS thread made them 2x slower, not faster."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _elu(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)))
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def _conv_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Keras ``Conv2D(padding="same")``, stride 1: ``x`` [n, h, w, c], ``kernel`` [kh, kw, c, o]."""
+    kh, kw, c, o = kernel.shape
+    n, h, w, _ = x.shape
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    xp = np.pad(x, ((0, 0), (ph, kh - 1 - ph), (pw, kw - 1 - pw), (0, 0)))
+    if c == 1:  # one input channel: the taps as columns of one product
+        win = np.lib.stride_tricks.sliding_window_view(xp[..., 0], (kh, kw), axis=(1, 2))
+        out = win.reshape(n * h * w, kh * kw) @ kernel.reshape(kh * kw, o)
+    elif n * h * w * kh * kw * c * 4 <= _IM2COL_BYTES:  # the taps side by side: one product
+        taps = [xp[:, dy : dy + h, dx : dx + w] for dy in range(kh) for dx in range(kw)]
+        cols = np.concatenate(taps, axis=-1).reshape(n * h * w, kh * kw * c)
+        out = cols @ kernel.reshape(kh * kw * c, o)
+    else:  # one product per tap
+        out = np.zeros((n * h * w, o), dtype=np.float32)
+        for dy in range(kh):
+            for dx in range(kw):
+                out += xp[:, dy : dy + h, dx : dx + w].reshape(-1, c) @ kernel[dy, dx]
+    out = out.reshape(n, h, w, o)
+    return out + bias if bias is not None else out
+
+
+def _max_pool(x: np.ndarray, size: tuple[int, int], stride: int) -> np.ndarray:
+    """Keras ``MaxPooling2D(padding="valid")``."""
+    (ph, pw), (_, h, w, _) = size, x.shape
+    oh, ow = (h - ph) // stride + 1, (w - pw) // stride + 1
+    out = None
+    for dy in range(ph):
+        for dx in range(pw):
+            tap = x[
+                :,
+                dy : dy + stride * (oh - 1) + 1 : stride,
+                dx : dx + stride * (ow - 1) + 1 : stride,
+            ]
+            out = tap.copy() if out is None else np.maximum(out, tap, out=out)
+    return out
+
+
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """Linear interpolation ``[n_out, n_in]`` with half-pixel centres (``tf.image.resize``)."""
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    lo = np.floor(src)
+    frac = (src - lo).astype(np.float32)
+    i0 = np.clip(lo, 0, n_in - 1).astype(int)
+    i1 = np.clip(lo + 1, 0, n_in - 1).astype(int)
+    m = np.zeros((n_out, n_in), dtype=np.float32)
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - frac)
+    np.add.at(m, (np.arange(n_out), i1), frac)
+    return m
+
+
+class NumpyVAE:
+    """The inference half of :class:`samplevae.model.SampleVAE` (``encode``, ``decode``,
+    ``predict_classes``) in numpy, with the weights of the model directory's newest intact
+    checkpoint read from its Keras weights file by h5py.
+
+    The same architecture and numbers as the Keras model within float32 rounding (checked by
+    ``tests/test_library.py``), without TensorFlow: the command-line queries need no
+    TensorFlow import, graph trace or Keras model build; the weights are read on first use,
+    and a weights file without the layers this architecture needs raises
+    :class:`~samplevae.errors.ModelError` then. A numpy pass costs ~40 ms per clip
+    on one core, oneDNN's ~6 ms: a call with more than :attr:`KERAS_ABOVE` clips (a library
+    build) loads the Keras model with ``keras_loader`` and runs it there from then on.
+
+    Raises
+    ------
+    ModelError
+        The weights file does not hold the layers this architecture needs.
+    """
+
+    _ENCODE_CHUNK = 4  # clips per pass: bounds the work buffers (~20 MB per clip)
+    KERAS_ABOVE = 64
+
+    def __init__(self, model_dir, keras_loader=None):
+        params = model_dir.params
+        self.run_params = params
+        self.model_dir = model_dir
+        mp, audio = params.model, params.audio
+        self.input_hw = tuple(audio.shape)
+        self.latent_dim = int(mp.latent_dim)
+        self.n_classes = len(params.class_names)
+        self.conv_hw = mp.conv_shapes(audio)
+        n = len(mp.conv_channels)
+        self.dec_shape = (*self.conv_hw[-1], mp.conv_channels[-1])
+        self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
+        self.weights_path = model_dir.weights_path
+        self.step = int(model_dir.step)
+        self._weights: dict[str, list[np.ndarray]] | None = None
+        self._keras_loader = keras_loader
+        self._keras = None
+
+    def _engine(self, n: int):
+        """The Keras model when it should run a call on ``n`` clips (many clips, or weights
+        this engine cannot read and a Keras loader to fall back on), else None."""
+        if self._keras is None and self._keras_loader is not None:
+            if n > self.KERAS_ABOVE:
+                log.debug("%d clips at once: loading the Keras model", n)
+                self._keras = self._keras_loader()
+            else:
+                try:
+                    _ = self._w
+                except ModelError as e:
+                    log.debug("numpy engine cannot run %s (%s): loading Keras", self, e)
+                    self._keras = self._keras_loader()
+        return self._keras
+
+    @property
+    def has_classifier(self) -> bool:
+        return self.n_classes > 0
+
+    @property
+    def _w(self) -> dict[str, list[np.ndarray]]:
+        """The weights, read on first use (a query whose embedding is in the library needs
+        none)."""
+        if self._weights is None:
+            self._weights = self._read_weights(self.weights_path)
+        return self._weights
+
+    def __repr__(self) -> str:
+        return f"NumpyVAE({str(self.model_dir.path)!r})"
+
+    def _read_weights(self, path: Path) -> dict[str, list[np.ndarray]]:
+        import h5py
+
+        mp = self.run_params.model
+        found: dict[str, tuple[str, list[np.ndarray]]] = {}
+        try:
+            with h5py.File(path, "r") as f:
+
+                def visit(name, obj):
+                    if (
+                        isinstance(obj, h5py.Group)
+                        and name.endswith("vars")
+                        and "name" in obj.attrs
+                    ):
+                        arrays = [
+                            np.asarray(obj[k], dtype=np.float32) for k in sorted(obj, key=int)
+                        ]
+                        found[name[: -len("/vars")]] = (str(obj.attrs["name"]), arrays)
+
+                f.visititems(visit)
+        except (OSError, ValueError, KeyError) as e:
+            raise ModelError(f"{path}: cannot read the weights ({e})") from e
+        weights = {}
+        for group, (name, arrays) in found.items():
+            parent = group.rsplit("/", 1)[0] if "/" in group else ""
+            full = f"{found[parent][0]}/{name}" if parent and parent in found else name
+            weights[full] = arrays
+        need = {
+            **{f"enc_conv{i}": 1 for i in range(len(mp.conv_channels))},
+            "enc_hidden": 2,
+            "mu": 2,
+            "dec_dense": 2,
+            **{f"dec_conv{k}": 1 for k in range(len(mp.conv_channels))},
+        }
+        for k in range(mp.iaf_steps):
+            need |= {
+                f"iaf_context{k}": 2,
+                f"iaf_step{k}/z_to_hidden": 2,
+                f"iaf_step{k}/context_to_hidden": 1,
+                f"iaf_step{k}/hidden_to_params": 2,
+            }
+        if self.n_classes:
+            need |= {f"cls_dense{i}": 2 for i in range(len(mp.classifier_units))}
+            need["cls_logits"] = 2
+        missing = [k for k, m in need.items() if len(weights.get(k, ())) < m]
+        if missing:
+            raise ModelError(f"{path}: no weights for layer(s) {', '.join(missing)}")
+        d = self.latent_dim
+        for k in range(mp.iaf_steps):  # the MADE masks (samplevae.iaf.made_masks)
+            hidden = weights[f"iaf_step{k}/z_to_hidden"][0].shape[1]
+            d_in, d_hid = np.arange(1, d + 1), np.arange(hidden) % d
+            d_out = np.concatenate([d_in, d_in])
+            weights[f"iaf_step{k}/z_to_hidden"][0] *= d_hid[None, :] >= d_in[:, None]
+            weights[f"iaf_step{k}/hidden_to_params"][0] *= d_out[None, :] > d_hid[:, None]
+        return weights
+
+    # ---- the parts ----------------------------------------------------------------------
+
+    def _dense(self, name: str, x: np.ndarray) -> np.ndarray:
+        w = self._w[name]
+        out = x @ w[0]
+        return out + w[1] if len(w) > 1 else out
+
+    def _encoder(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mp = self.run_params.model
+        h = x[..., None]
+        for i, pool in enumerate(mp.pool_sizes):
+            w = self._w[f"enc_conv{i}"]
+            conv = _conv_same(h, w[0], w[1] if len(w) > 1 else None)
+            h = _elu(_max_pool(conv, pool, mp.pool_stride))
+        conv_out = h.reshape(h.shape[0], -1)
+        return conv_out, _elu(self._dense("enc_hidden", conv_out))
+
+    def _embed(self, x: np.ndarray) -> np.ndarray:
+        mp = self.run_params.model
+        conv_out, hidden = self._encoder(x)
+        z = self._dense("mu", hidden)
+        d = self.latent_dim
+        for k in range(mp.iaf_steps):
+            ctx = _elu(self._dense(f"iaf_context{k}", conv_out))
+            h = _elu(
+                self._dense(f"iaf_step{k}/z_to_hidden", z)
+                + self._dense(f"iaf_step{k}/context_to_hidden", ctx)
+            )
+            ms = self._dense(f"iaf_step{k}/hidden_to_params", h)
+            sigma = _sigmoid(ms[:, d:] + mp.iaf_sigma_offset)
+            z = (sigma * z + (1.0 - sigma) * ms[:, :d])[:, ::-1]
+        return z
+
+    def _decode(self, z: np.ndarray) -> np.ndarray:
+        h = _elu(self._dense("dec_dense", z)).reshape(-1, *self.dec_shape)
+        last = len(self.dec_sizes) - 1
+        for k, size in enumerate(self.dec_sizes):
+            ry = _resize_matrix(h.shape[1], size[0])
+            rx = _resize_matrix(h.shape[2], size[1])
+            h = np.einsum("Hh,nhwc,Ww->nHWc", ry, h, rx, optimize=True)
+            w = self._w[f"dec_conv{k}"]
+            h = _conv_same(h, w[0], w[1] if len(w) > 1 else None)
+            if k < last:
+                h = _elu(h)
+        return _sigmoid(h[..., 0])
+
+    def _classify(self, x: np.ndarray) -> np.ndarray:
+        h = self._encoder(x)[1]
+        for i in range(len(self.run_params.model.classifier_units)):
+            h = _elu(self._dense(f"cls_dense{i}", h))
+        logits = self._dense("cls_logits", h)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def _batched(self, fn, array: np.ndarray) -> np.ndarray:
+        step = self._ENCODE_CHUNK
+        with _one_blas_thread():
+            parts = [fn(array[i : i + step]) for i in range(0, len(array), step)]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def _check_feats(self, feats) -> np.ndarray:
+        from samplevae.errors import ParameterError
+
+        feats = np.asarray(feats, dtype=np.float32)
+        if feats.ndim != 3 or feats.shape[1:] != self.input_hw:
+            raise ParameterError(
+                f"features must have shape [n, {self.input_hw[0]}, {self.input_hw[1]}] "
+                f"(n_mels, n_frames of this model), got {feats.shape}"
+            )
+        return feats
+
+    # ---- the numpy API of SampleVAE -----------------------------------------------------
+
+    def encode(self, feats: np.ndarray, **_) -> np.ndarray:
+        """Embeddings ``[n, latent_dim]`` of features ``[n, n_mels, n_frames]``."""
+        feats = self._check_feats(feats)
+        if not len(feats):
+            return np.zeros((0, self.latent_dim), dtype=np.float32)
+        big = self._engine(len(feats))
+        return big.encode(feats) if big is not None else self._batched(self._embed, feats)
+
+    def decode(self, z: np.ndarray, **_) -> np.ndarray:
+        """Spectrograms ``[n, n_mels, n_frames]`` in [0, 1] from latent points ``[n, D]``."""
+        from samplevae.errors import ParameterError
+
+        z = np.asarray(z, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ParameterError(f"z must have shape [n, {self.latent_dim}], got {z.shape}")
+        big = self._engine(len(z))
+        return big.decode(z) if big is not None else self._batched(self._decode, z)
+
+    def predict_classes(self, feats: np.ndarray, **_) -> np.ndarray:
+        """Class probabilities ``[n, n_classes]``."""
+        if not self.has_classifier:
+            raise ModelError(
+                "this model has no classifier: it was trained on a dataset without classes"
+            )
+        feats = self._check_feats(feats)
+        big = self._engine(len(feats))
+        return (
+            big.predict_classes(feats) if big is not None else self._batched(self._classify, feats)
+        )
