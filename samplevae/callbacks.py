@@ -196,6 +196,11 @@ class PlateauLR(keras.callbacks.Callback):
         self.schedule.learning_rate = float(state.get("learning_rate", self.schedule.learning_rate))
         self.schedule.history = [float(v) for v in state.get("plateau_history", ())]
 
+    @property
+    def finished(self) -> bool:
+        """The schedule has ended training (the rate reached ``min_learning_rate``)."""
+        return self.schedule.finished
+
 
 class CosineLR(PlateauLR):
     """Warm-up, then cosine decay to the end of the run: a schedule that converges inside a
@@ -261,6 +266,12 @@ class CosineLR(PlateauLR):
             self.schedule.history.append(float(logs["val_loss"]))
         self.reduced = False
         logs["learning_rate"] = self.used
+
+    @property
+    def finished(self) -> bool:
+        """Never: a cosine run ends at its step count or budget, even where its warm-up or its
+        last steps run below ``min_learning_rate``."""
+        return False
 
 
 # ---- stopping --------------------------------------------------------------------------------

@@ -954,7 +954,7 @@ def _run(
     for cb in cbs.keras_list([]):
         cb.set_model(model)
     first = current_step(model)
-    reason = "plateau" if cbs.plateau.schedule.finished else cbs.stop.check(first)
+    reason = "plateau" if cbs.plateau.finished else cbs.stop.check(first)
     try:
         if reason is None:
             _fit(model, params, data, cbs, user, num_steps)
@@ -964,7 +964,7 @@ def _run(
     finally:
         cbs.progress.close()
     if reason is None:
-        reason = "plateau" if cbs.plateau.schedule.finished else (cbs.stop.reason or "stopped")
+        reason = "plateau" if cbs.plateau.finished else (cbs.stop.reason or "stopped")
     checkpoint = cbs.checkpoint.finish()
     step = current_step(model)
     result = TrainResult(

@@ -788,3 +788,23 @@ def test_cosine_schedule_runs_to_the_step_count(tmp_path, kit_dataset, workspace
     assert all(math.isfinite(x["loss"]) for x in recs)
     lrs = [x["learning_rate"] for x in recs]
     assert lrs == sorted(lrs, reverse=True) and lrs[-1] < 0.2 * base
+
+
+def test_cosine_run_below_min_learning_rate_is_not_a_plateau(tmp_path, kit_dataset, workspace):
+    """A cosine run whose warm-up starts and whose tail ends below min_learning_rate (a short
+    fine-tune, a low base rate) trains to its step count, says so, and resumes further: the
+    min-rate stop belongs to the plateau rule only."""
+    params = _small(
+        schedule="cosine",
+        learning_rate=1e-4,
+        min_learning_rate=5e-5,
+        warmup_steps=4,
+        final_lr_ratio=0.01,
+    )
+    logdir = tmp_path / "low"
+    kw = dict(workspace=workspace, run_params=params, progress=False)
+    r = train(logdir, kit_dataset.name, num_steps=6, **kw)
+    assert r.step == 6 and r.stopped_reason == "num_steps"
+    assert r.learning_rate < params.train.min_learning_rate  # the tail ran below it
+    again = train(logdir, num_steps=8, workspace=workspace, progress=False)
+    assert again.step == 8 and again.stopped_reason == "num_steps"

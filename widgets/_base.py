@@ -96,3 +96,17 @@ def offered_entries(
         if source is not None:
             return list(zip(source.paths, map(float, source.onsets), strict=True))
     return []
+
+
+#: The plotly configuration of every figure: no "Share chart" (upload to Plotly Cloud) button
+#: and no plotly logo in the toolbar.
+PLOTLY_CONFIG = {"showSendToCloud": False, "displaylogo": False}
+
+
+def figure_widget(*args, **kwargs):
+    """A ``plotly.graph_objects.FigureWidget`` with :data:`PLOTLY_CONFIG`."""
+    import plotly.graph_objects as go
+
+    fig = go.FigureWidget(*args, **kwargs)
+    fig._config = {**fig._config, **PLOTLY_CONFIG}
+    return fig

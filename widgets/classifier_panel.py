@@ -10,6 +10,8 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
+from widgets._base import figure_widget
+
 from ._audio import PlayerSlot
 from ._base import Panel, offered_entries, reports_errors
 from ._target import Choice, TargetPicker
@@ -64,7 +66,7 @@ class ClassifierPanel(Panel):
         self.classify_button = w.Button(description="Classify", button_style="primary", icon="tags")
         self.classify_button.on_click(self._on_classify)
         names = list(tool.class_names)
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             data=[
                 go.Bar(
                     x=names,

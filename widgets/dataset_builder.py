@@ -12,6 +12,7 @@ import traitlets
 
 from samplevae.dataset import Dataset
 from samplevae.params import AudioParams
+from widgets._base import figure_widget
 
 from ._audio import PlayerSlot
 from ._base import Panel, reports_errors
@@ -92,7 +93,7 @@ class DatasetBuilder(Panel):
         self.build_button.on_click(self._on_build)
         self.progress = w.Output()  # the build's progress bar (tqdm) appears here
         self.summary = w.HTML()
-        self.counts = go.FigureWidget(
+        self.counts = figure_widget(
             layout=go.Layout(
                 barmode="group",
                 width=620,

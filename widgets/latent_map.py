@@ -18,6 +18,7 @@ from samplevae.params import AudioParams
 from samplevae.plotting import figure_png, new_figure
 from samplevae.projection import PALETTE as _PALETTE
 from samplevae.projection import Projection, project_2d
+from widgets._base import figure_widget
 
 from ._audio import PlayerSlot
 from ._base import Panel, reports_errors, short_name
@@ -143,7 +144,7 @@ class LatentMap(Panel):
             description="colour by",
             layout=w.Layout(width="220px"),
         )
-        self.figure = go.FigureWidget(
+        self.figure = figure_widget(
             layout=go.Layout(
                 width=width,
                 height=height,

@@ -14,6 +14,7 @@ import traitlets
 from samplevae.audio import read_audio
 from samplevae.errors import ParameterError
 from samplevae.segment import SegmentParams, Slices, segment_onsets, slice_file
+from widgets._base import figure_widget
 
 from ._audio import MAX_PLAY_SEC, PlayerSlot
 from ._base import Panel, reports_errors
@@ -178,7 +179,7 @@ class SliceEditor(Panel):
         )
         self.library_button.on_click(self._on_add_to_library)
 
-        self.figure = go.FigureWidget(self._figure_spec())
+        self.figure = figure_widget(self._figure_spec())
         for tr in self.figure.data:
             tr.on_click(self._on_click)
         # a marker line dragged in the plot (an editable shape) arrives as a relayout

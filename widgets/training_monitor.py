@@ -16,6 +16,7 @@ import traitlets
 from plotly.subplots import make_subplots
 
 from samplevae.dataset import Dataset
+from widgets._base import figure_widget
 
 from ._audio import PlayerSlot
 from ._base import Panel, reports_errors, short_name
@@ -118,7 +119,7 @@ class TrainingMonitor(Panel):
         self.stop_button.on_click(lambda _b: self.stop())
         self.progress = w.HTML()
 
-        self.curves = go.FigureWidget(
+        self.curves = figure_widget(
             make_subplots(
                 rows=2,
                 cols=3,
@@ -153,7 +154,7 @@ class TrainingMonitor(Panel):
             legend=dict(orientation="h", y=-0.08),
         )
 
-        self.heatmap = go.FigureWidget(
+        self.heatmap = figure_widget(
             data=[
                 go.Heatmap(
                     z=[[0.0]],
@@ -170,10 +171,15 @@ class TrainingMonitor(Panel):
             layout=go.Layout(
                 width=500,
                 height=440,
-                margin=dict(l=90, r=10, t=40, b=90),
+                margin=dict(l=90, r=10, t=62, b=90),
+                # the title below the toolbar's row (plotly draws the toolbar top right)
                 title=dict(
                     text="confusion matrix (at the first validation; needs classes)",
                     font=dict(size=13),
+                    yref="container",
+                    y=1.0,
+                    yanchor="top",
+                    pad=dict(t=30),
                 ),
                 xaxis=dict(title="predicted", tickangle=-45),
                 yaxis=dict(title="true", autorange="reversed"),
