@@ -35,7 +35,7 @@ from samplevae.augment import augment_features
 from samplevae.contrastive import nca_loss
 from samplevae.errors import ModelError, ParameterError
 from samplevae.iaf import IAFStep
-from samplevae.params import PRECISIONS, RunParams
+from samplevae.params import POLICIES, RunParams
 
 __all__ = ["SampleVAE", "build_model", "INFERENCE_BATCH"]
 
@@ -72,9 +72,9 @@ class SampleVAE(keras.Model):
         super().__init__(**kwargs)
         if n_classes < 0 or n_classes == 1:
             raise ParameterError(f"n_classes must be 0 (no classifier) or >= 2, got {n_classes}")
-        if precision not in PRECISIONS:
+        if precision not in POLICIES:
             raise ParameterError(
-                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+                f"precision must be one of {', '.join(POLICIES)}, got {precision!r}"
             )
         self.precision = precision
         # heavy layers follow the policy; the numerically delicate ones stay float32

@@ -551,6 +551,42 @@ def _split_callbacks(callbacks: Iterable) -> tuple[list, list]:
     return plain, native
 
 
+#: CPU flags (/proc/cpuinfo) of native bfloat16 arithmetic.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def effective_precision(precision: str) -> str:
+    """The Keras policy a run trains under: ``precision`` itself, or for "auto"
+    "mixed_bfloat16" where the hardware computes bfloat16 natively (every visible GPU of
+    compute capability >= 8.0; without GPUs, a CPU with AVX512-BF16 or AMX-BF16), else
+    "float32" (elsewhere bfloat16 is emulated, and slower)."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        caps = [
+            tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus
+        ]
+        native = all(c is not None and tuple(c) >= (8, 0) for c in caps)
+    else:
+        native = _cpu_has_bf16()
+    return "mixed_bfloat16" if native else "float32"
+
+
+def _cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    try:
+        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux: no way to tell, so the safe choice
+        return False
+    flags = set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return any(f in flags for f in BF16_CPU_FLAGS)
+
+
 def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: bool = True):
     """The model (at ``train.precision``), compiled with Adam (wrapped in Keras's
     LossScaleOptimizer under mixed_float16), with the newest checkpoint (if any) restored;
@@ -567,9 +603,11 @@ def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: boo
     tp = params.train
     if not resuming or md.latest_checkpoint() is None:
         keras.utils.set_random_seed(tp.seed)
-    model = build_model(params, n_classes=len(params.class_names), precision=tp.precision)
+    precision = effective_precision(tp.precision)
+    log.info("training precision: %s%s", precision, " (auto)" if tp.precision == "auto" else "")
+    model = build_model(params, n_classes=len(params.class_names), precision=precision)
     optimizer = keras.optimizers.Adam(learning_rate=tp.learning_rate, epsilon=tp.adam_epsilon)
-    if tp.precision == "mixed_float16":
+    if precision == "mixed_float16":
         # The loss is a sum over every bin (~1e3-1e4 nats), so its float16 gradients overflow
         # long before small ones underflow: start the dynamic scale low (Keras's default 2^15
         # skips the first ~10 steps halving it) and let it grow.

@@ -113,8 +113,8 @@ def test_resume_under_mixed_precision(tmp_path, kit_dataset, workspace):
 def test_precision_is_validated():
     with pytest.raises(ParameterError, match="precision must be one of"):
         TrainParams(precision="float16")
-    assert TrainParams().precision == "float32"
-    assert TrainParams.from_dict({}).precision == "float32"  # params.json of older models
+    assert TrainParams().precision == "auto"
+    assert TrainParams.from_dict({}).precision == "auto"  # params.json of older models
     with pytest.raises(ParameterError, match="precision"):
         build_model(tiny_run_params(), 0, precision="bfloat16")
 
@@ -130,3 +130,25 @@ def test_cli_precision(tmp_path, kit_dataset, workspace, capsys):
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["step"] == 3
     assert ModelDir(logdir).params.train.precision == "mixed_bfloat16"
+
+
+def test_auto_precision_is_bfloat16_only_where_the_hardware_has_it(tmp_path):
+    """ "auto" trains in mixed_bfloat16 on a CPU with native bfloat16 (AVX512-BF16 / AMX) and
+    in float32 elsewhere; a policy given by name is used as given; the tests' tiny
+    configuration stays float32 (a model that small is slower in bfloat16)."""
+    from samplevae.training import _cpu_has_bf16, effective_precision
+
+    amx = tmp_path / "amx"
+    amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
+    plain = tmp_path / "plain"
+    plain.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    assert _cpu_has_bf16(str(amx)) and not _cpu_has_bf16(str(plain))
+    assert not _cpu_has_bf16(str(tmp_path / "missing"))
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
+        assert effective_precision(policy) == policy
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        expected = "mixed_bfloat16" if _cpu_has_bf16() else "float32"
+        assert effective_precision("auto") == expected
+    assert tiny_run_params().train.precision == "float32"

@@ -72,10 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         )
     p.add_argument(
         "--precision",
-        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
         default=None,
-        help="Keras mixed-precision policy of training (default float32; weights are saved "
-        "in float32 whatever it is, and inference is float32)",
+        help="Keras mixed-precision policy of training (default auto: mixed_bfloat16 where the "
+        "CPU or GPU computes bfloat16 natively, else float32; weights are saved in float32 "
+        "whatever it is, and inference is float32)",
     )
     p.add_argument(
         "--strategy",
