@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +186,35 @@ def test_map_with_a_shipped_model_writes_the_html(drums_tool, kit_dir, tmp_path,
     # the library built by the tool fixture is re-used from the user cache
     assert Path(info["cache"]) == drums_tool.library.cache_path
     assert not any(os.fspath(p).endswith(".html") for p in (PACKAGE_DIR / "drums").rglob("*"))
+
+
+def test_general_benchmark_files_held_out_notes_in_the_training_family_folders():
+    """bench/general.py files each TimGM6mb program where the general model's training data
+    files it (General-MIDI family folders), and groups its renders for the no-twin figures."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_general", root / "bench" / "general.py")
+    general = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = general
+    spec.loader.exec_module(general)
+
+    folders = [general.family_of(p) for p in range(128)]
+    assert folders == [general.tp.GM_FAMILIES[p // 8] for p in range(128)]  # the training's own
+    assert Counter(folders) == {f: 8 for f in general.tp.GM_FAMILIES} and len(set(folders)) == 16
+    gm = {0: "piano", 33: "bass", 40: "strings", 56: "brass", 73: "pipe", 127: "sound_effects"}
+    assert all(general.family_of(p) == f for p, f in gm.items())
+    with pytest.raises(ValueError, match="128"):
+        general.family_of(128)
+    names = [
+        general.file_name("TimGM6mb", 40, "Violin 1", n, v) for n in (48, 60) for v in (60, 110)
+    ]
+    assert [general.parse_name(f"/d/strings/{n}") for n in names] == [
+        ("TimGM6mb", 40, n, v) for n in (48, 60) for v in (60, 110)
+    ]
+    g = general.groups_of(names + [general.file_name("TimGM6mb", 41, "Viola", 48, 60)])
+    assert g["twins"][0] == g["twins"][1] != g["twins"][2]  # velocities of one note
+    assert g["program"][0] == g["program"][3] != g["program"][4]  # every render of a program
+    with pytest.raises(ValueError, match="kick.wav"):
+        general.parse_name("kick.wav")

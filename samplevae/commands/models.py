@@ -67,6 +67,20 @@ def run_models(args: argparse.Namespace) -> int:
             ):
                 if key in mod:
                     print(f"    {title:<24}{_fmt(mod[key]):>7} / {_fmt(base.get(key))}")
+            held = figs.get("held_out_melodic") or {}
+            if held:
+                hm, hb = held.get("model", {}), held.get("mfcc_baseline", {})
+                print(
+                    f"  held-out melodic one-shots ({held.get('n_files')} files, "
+                    "bench/general.py), model / MFCC baseline:"
+                )
+                for key, title in (
+                    ("precision_at_10", "precision@10"),
+                    ("precision_at_10_no_twins", "precision@10 no twins"),
+                    ("precision_at_10_other_programs", "precision@10 other programs"),
+                ):
+                    if key in hm:
+                        print(f"    {title:<28}{_fmt(hm[key]):>7} / {_fmt(hb.get(key))}")
         if m.get("weights_fingerprint"):
             print(f"  weights fingerprint: {m['weights_fingerprint']}")
     return 0
