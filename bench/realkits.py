@@ -463,9 +463,13 @@ def ensure_fluidsynth() -> str:
     return exe
 
 
-def render_kit(fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path) -> dict:
+def render_kit(
+    fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path, midi: bytes | None = None
+) -> dict:
     """Render one kit's hits; cache ``audio`` int16 [n, 32000] (peak-normalised), ``notes``,
-    ``velocities`` and ``peaks`` (before normalising) in ``out_npz``."""
+    ``velocities`` and ``peaks`` (before normalising) in ``out_npz``. ``midi``: the MIDI file
+    to render instead of the drum channel's ``kit_midi(program, hits)`` (e.g. melodic notes
+    at the same ``hits`` times)."""
     from samplevae.audio import read_audio
     from samplevae.io import atomic_save_npz
 
@@ -475,7 +479,7 @@ def render_kit(fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path
     n = int(SAMPLE_RATE * CLIP_SEC)
     with tempfile.TemporaryDirectory(prefix="realkits.") as tmp:
         mid, wav = Path(tmp) / "kit.mid", Path(tmp) / "kit.wav"
-        mid.write_bytes(kit_midi(program, hits))
+        mid.write_bytes(kit_midi(program, hits) if midi is None else midi)
         cmd = [
             fluidsynth,
             "-ni",

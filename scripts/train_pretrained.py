@@ -32,7 +32,6 @@ import datetime as _dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -149,60 +148,13 @@ def melodic_midi(program: int, hits) -> bytes:
 
 
 def render_program(fluidsynth: str, sf_path: Path, program: int, hits, out_npz: Path) -> dict:
-    """Render one melodic program's notes with realkits' render settings; cached like
-    ``realkits.render_kit`` (int16 [n, 32000] peak-normalised ``audio``, ``peaks``)."""
+    """Render one melodic program's notes with ``realkits.render_kit`` (the same fluidsynth
+    settings and cache: int16 [n, 32000] peak-normalised ``audio``, ``peaks``, ...)."""
     import realkits
 
-    from samplevae.audio import read_audio
-    from samplevae.io import atomic_save_npz
-
-    if out_npz.is_file():
-        with np.load(out_npz, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    n = int(realkits.SAMPLE_RATE * realkits.CLIP_SEC)
-    with tempfile.TemporaryDirectory(prefix="pretrained.") as tmp:
-        mid, wav = Path(tmp) / "prog.mid", Path(tmp) / "prog.wav"
-        mid.write_bytes(melodic_midi(program, hits))
-        cmd = [
-            fluidsynth,
-            "-ni",
-            "-q",
-            "-R",
-            "0",
-            "-C",
-            "0",
-            "-g",
-            "0.5",
-            "-r",
-            str(realkits.RENDER_RATE),
-            "-o",
-            "synth.dynamic-sample-loading=1",
-            "-O",
-            "float",
-            "-T",
-            "wav",
-            "-F",
-            str(wav),
-            str(sf_path),
-            str(mid),
-        ]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode != 0 or not wav.is_file():
-            raise SystemExit(f"fluidsynth failed on {sf_path} program {program}: {r.stderr[-500:]}")
-        stream, _ = read_audio(wav, sample_rate=realkits.SAMPLE_RATE)
-    audio = np.zeros((len(hits), n), dtype=np.int16)
-    peaks = np.zeros(len(hits), dtype=np.float32)
-    for i, (t, _, _) in enumerate(hits):
-        start = int(round(t * realkits.SAMPLE_RATE / 1000))
-        clip = np.zeros(n, dtype=np.float32)
-        seg = stream[start : start + n]
-        clip[: seg.size] = seg
-        peaks[i] = float(np.max(np.abs(clip))) if clip.size else 0.0
-        if peaks[i] >= realkits.SILENT_PEAK:
-            audio[i] = np.round(clip / peaks[i] * realkits.PEAK * 32767).astype(np.int16)
-    result = {"audio": audio, "peaks": peaks}
-    atomic_save_npz(out_npz, **result)
-    return result
+    return realkits.render_kit(
+        fluidsynth, sf_path, program, hits, out_npz, midi=melodic_midi(program, hits)
+    )
 
 
 def build_general_data(bench: Path, dest: Path, renders: Path) -> Path:
