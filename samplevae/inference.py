@@ -141,9 +141,8 @@ class NumpyVAE:
         self.latent_dim = int(mp.latent_dim)
         self.n_classes = len(params.class_names)
         self.conv_hw = mp.conv_shapes(audio)
-        n = len(mp.conv_channels)
-        self.dec_shape = (*self.conv_hw[-1], mp.conv_channels[-1])
-        self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
+        self.dec_shape, stages = mp.decoder_plan(audio)
+        self.dec_stages = [(k, size) for k, size, _ in stages]
         self.weights_path = model_dir.weights_path
         self.step = int(model_dir.step)
         self._weights: dict[str, list[np.ndarray]] | None = None
@@ -212,7 +211,7 @@ class NumpyVAE:
             "enc_hidden": 2,
             "mu": 2,
             "dec_dense": 2,
-            **{f"dec_conv{k}": 1 for k in range(len(mp.conv_channels))},
+            **{f"dec_conv{k}": 1 for k, _ in self.dec_stages},
         }
         for k in range(mp.iaf_steps):
             need |= {
@@ -271,8 +270,8 @@ class NumpyVAE:
 
     def _decode(self, z: np.ndarray) -> np.ndarray:
         h = _elu(self._dense("dec_dense", z)).reshape(-1, *self.dec_shape)
-        last = len(self.dec_sizes) - 1
-        for k, size in enumerate(self.dec_sizes):
+        last = self.dec_stages[-1][0]
+        for k, size in self.dec_stages:
             ry = _resize_matrix(h.shape[1], size[0])
             rx = _resize_matrix(h.shape[2], size[1])
             h = np.einsum("Hh,nhwc,Ww->nHWc", ry, h, rx, optimize=True)

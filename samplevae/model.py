@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 
 import keras
 import numpy as np
@@ -139,29 +140,28 @@ class SampleVAE(keras.Model):
         ]
 
         # decoder
-        h, w = self.conv_hw[-1]
-        self.dec_shape = (h, w, mp.conv_channels[-1])
+        self.dec_shape, stages = mp.decoder_plan(audio)
         self.dec_dense = keras.layers.Dense(
-            h * w * mp.conv_channels[-1], activation="elu", name="dec_dense", dtype=mixed
+            math.prod(self.dec_shape), activation="elu", name="dec_dense", dtype=mixed
         )
         self.dec_dropout = keras.layers.Dropout(
             mp.dropout, seed=seed + 2, name="dec_dropout", dtype=mixed
         )
-        n = len(mp.conv_channels)
-        self.dec_sizes = [self.conv_hw[n - 2 - k] if k < n - 1 else self.input_hw for k in range(n)]
-        dec_channels = [mp.conv_channels[n - 2 - k] if k < n - 1 else 1 for k in range(n)]
+        self.dec_sizes = [size for _, size, _ in stages]
+        last = stages[-1][0]
         # The output conv gets a bias (sets the background level); the others have none, as the original.
         self.dec_convs = [
             keras.layers.Conv2D(
                 c,
                 mp.kernel_size,
                 padding="same",
-                use_bias=(k == n - 1),
+                use_bias=(k == last),
                 name=f"dec_conv{k}",
                 dtype=mixed,
             )
-            for k, c in enumerate(dec_channels)
+            for k, _, c in stages
         ]
+        self.loud_weight = float(mp.loud_weight)
 
         # classifier
         self.cls_layers = []
@@ -277,7 +277,10 @@ class SampleVAE(keras.Model):
         z, log_det = self.flow(z0, conv_out)
         logits = self.decoder_logits(z, training=training)
         # -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] == softplus(l) - x * l
-        rec = ops.sum(ops.softplus(logits) - x * logits, axis=(1, 2))
+        bce = ops.softplus(logits) - x * logits
+        if self.loud_weight:
+            bce = bce * (1.0 + self.loud_weight * x)
+        rec = ops.sum(bce, axis=(1, 2))
         log_q = ops.sum(-0.5 * ops.square(eps) - 0.5 * log_var, axis=-1) - log_det
         log_p = ops.sum(-0.5 * ops.square(z), axis=-1)
         out = {"reconstruction": rec, "kl": log_q - log_p}
@@ -366,6 +369,7 @@ class SampleVAE(keras.Model):
             self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
             self.optimizer.iterations.assign_add(ops.cast(skipped, self.optimizer.iterations.dtype))
         else:
+            grads = _finite_or_zero(grads, self.optimizer.iterations)
             self.optimizer.apply_gradients(zip(grads, self.trainable_variables, strict=True))
         return self._track(per_example, losses)
 
@@ -558,6 +562,28 @@ class SampleVAE(keras.Model):
         for layer in (*self.flow_contexts, *self.flows):
             out += layer.weights
         return out
+
+
+def _finite_or_zero(grads, step):
+    """The gradients, or zeros for all of them if any is NaN or infinite (and a line on
+    stderr naming the step): such a step changes the weights only by Adam's momentum, instead
+    of writing NaN into them.
+    On the 2-core AMX CPU, bfloat16 training now and then gave NaN gradients for the first
+    convolutions while the loss stayed finite; applied, they silently turned those kernels
+    into NaN and the encoder into a constant (docs/performance.md)."""
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+
+    def warn():
+        tf.print(
+            "samplevae: non-finite gradients at step",
+            step + 1,
+            "- its gradients are zeroed",
+            output_stream=sys.stderr,
+        )
+        return tf.constant(True)
+
+    tf.cond(finite, lambda: tf.constant(True), warn)
+    return [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
 
 
 def _multi_worker(strategy) -> bool:

@@ -204,6 +204,13 @@ class ModelParams(_JsonMixin):
     ``pool_sizes`` are (mel, time) max-pooling windows, applied with stride 2 and
     'valid' padding as the original did. ``classifier_units`` are the dense layers
     of the optional classifier on the hidden state.
+
+    Decoder levers (issue 12; the defaults are the original's decoder and loss):
+    ``decoder_start`` skips the first k up-sampling stages, so the dense layer writes the
+    finer grid of stage k directly (0: the coarsest grid, 7 x 7 for the default input, i.e.
+    ~0.29 s per time cell). ``loud_weight`` weights each bin's reconstruction term by
+    ``1 + loud_weight * x`` (x the true level in [0, 1]), so the loud bins that make a hit
+    count more than the silent ones (0: every bin alike, the original's summed BCE).
     """
 
     conv_channels: tuple[int, ...] = (32, 64, 32, 32)
@@ -222,6 +229,8 @@ class ModelParams(_JsonMixin):
     classifier_weight: float = 1.0
     metric_weight: float = 0.0
     metric_temperature: float = 0.1
+    decoder_start: int = 0
+    loud_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _tuple(self, "conv_channels")
@@ -294,6 +303,26 @@ class ModelParams(_JsonMixin):
             _num(self.metric_temperature) and self.metric_temperature > 0,
             f"metric_temperature must be > 0, got {self.metric_temperature!r}",
         )
+        _check(
+            _int(self.decoder_start) and 0 <= self.decoder_start < len(self.conv_channels),
+            f"decoder_start must be an integer in [0, {len(self.conv_channels) - 1}] "
+            f"(one less than the conv layers), got {self.decoder_start!r}",
+        )
+        _check(
+            _num(self.loud_weight) and self.loud_weight >= 0,
+            f"loud_weight must be a number >= 0, got {self.loud_weight!r}",
+        )
+
+    #: Fields added after the first saved models, with the value a ``params.json`` that
+    #: lacks them was trained with (whatever today's default): an old model directory keeps
+    #: loading as the architecture it was saved with.
+    ADDED_FIELDS = {"decoder_start": 0, "loud_weight": 0.0}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelParams:
+        if isinstance(data, dict):
+            data = {**cls.ADDED_FIELDS, **data}
+        return _from_dict(cls, data)
 
     def conv_shapes(self, audio: AudioParams) -> list[tuple[int, int]]:
         """(mel, time) map size after each conv + pool layer, for ``audio``'s input shape."""
@@ -309,6 +338,28 @@ class ModelParams(_JsonMixin):
                 )
             shapes.append((h, w))
         return shapes
+
+    def decoder_plan(
+        self, audio: AudioParams
+    ) -> tuple[tuple[int, int, int], list[tuple[int, tuple[int, int], int]]]:
+        """The decoder's layout for ``audio``'s input: the dense layer's output grid
+        ``(mel, time, channels)`` and the up-sampling stages it then runs, each
+        ``(index, (mel, time) size resized to, conv channels)``; the last one is the output
+        (1 channel, the input's shape). ``decoder_start`` = k leaves out the first k stages:
+        the dense layer writes stage k-1's output grid itself."""
+        hw = self.conv_shapes(audio)
+        n = len(self.conv_channels)
+        stages = [
+            (k, hw[n - 2 - k], self.conv_channels[n - 2 - k]) if k < n - 1 else (k, audio.shape, 1)
+            for k in range(n)
+        ]
+        k0 = self.decoder_start
+        grid = (
+            (*hw[-1], self.conv_channels[-1])
+            if k0 == 0
+            else (*stages[k0 - 1][1], stages[k0 - 1][2])
+        )
+        return grid, stages[k0:]
 
     def validate_for(self, audio: AudioParams) -> None:
         """Raise :class:`ParameterError` if this architecture cannot take ``audio``'s input."""

@@ -247,3 +247,86 @@ def test_save_load_identity(tmp_path, rng):
     assert np.array_equal(model.decode(z), loaded.decode(z))
     fp = md.weights_fingerprint()
     assert fp == md.weights_fingerprint() and len(fp) == 16
+
+
+def test_decoder_start_writes_a_finer_grid():
+    """``decoder_start`` = k: the dense layer writes stage k-1's grid and the first k
+    up-sampling stages are left out; the output keeps the input's shape."""
+    full = build_model(RunParams(), n_classes=0)
+    assert [c.name for c in full.dec_convs] == ["dec_conv0", "dec_conv1", "dec_conv2", "dec_conv3"]
+    one = build_model(RunParams(model=ModelParams(decoder_start=1)), n_classes=0)
+    assert one.dec_shape == (15, 14, 32)
+    assert one.dec_sizes == [(31, 30), (63, 61), (128, 125)]
+    two = build_model(RunParams(model=ModelParams(decoder_start=2)), n_classes=0)
+    assert two.dec_shape == (31, 30, 64) and two.dec_sizes == [(63, 61), (128, 125)]
+    assert [c.name for c in two.dec_convs] == ["dec_conv2", "dec_conv3"]
+    z = np.zeros((2, 64), np.float32)
+    assert two.decode(z).shape == (2, 128, 125)
+    with pytest.raises(ParameterError, match="decoder_start"):
+        ModelParams(decoder_start=4)
+
+
+def test_loud_weight_weights_each_bin_by_its_level(rng):
+    """The reconstruction term is sum((1 + loud_weight * x) * BCE(x, decoded)); 0 is the plain sum."""
+    base = tiny_run_params()
+    params = base.replace(model=base.model.replace(loud_weight=3.0))
+    model = build_model(params, n_classes=0)
+    x = _feats(rng, params, 4)
+    y = np.zeros(4, np.int32)
+    eps = rng.standard_normal((4, params.model.latent_dim)).astype(np.float32)
+    got = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"])
+    conv_out, hidden = model.encoder(x)
+    z0 = model.dense_mu(hidden) + np.exp(0.5 * model.dense_log_var(hidden)) * eps
+    logits = np.asarray(model.decoder_logits(model.flow(z0, conv_out)[0]), np.float64)
+    bce = np.logaddexp(0.0, logits) - x * logits
+    np.testing.assert_allclose(got, ((1 + 3.0 * x) * bce).sum(axis=(1, 2)), rtol=1e-4)
+    model.loud_weight = 0.0
+    plain = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"])
+    np.testing.assert_allclose(plain, bce.sum(axis=(1, 2)), rtol=1e-4)
+
+
+def test_numpy_engine_follows_the_decoder_start(tmp_path, rng):
+    """The CLI's numpy engine decodes a ``decoder_start`` model as Keras does."""
+    from samplevae.inference import NumpyVAE
+
+    base = tiny_run_params().replace(class_names=("a", "b"))
+    params = base.replace(model=base.model.replace(decoder_start=1))
+    model = build_model(params, n_classes=2)
+    for v in model.weights:
+        v.assign(v.numpy() + 0.05 * rng.standard_normal(v.shape).astype(np.float32))
+    md = ModelDir(tmp_path / "m")
+    md.save_params(params)
+    md.save_checkpoint(model, {"step": 1, "learning_rate": 1e-3})
+    z = rng.standard_normal((3, params.model.latent_dim)).astype(np.float32)
+    np.testing.assert_allclose(NumpyVAE(md).decode(z), model.decode(z), atol=1e-5)
+
+
+def test_non_finite_gradients_are_zeroed_not_written_into_the_weights(monkeypatch, rng, capfd):
+    """A NaN gradient with a finite loss (seen in bfloat16 on CPU) leaves every weight as it
+    was (a first step: no momentum yet), says so on stderr, and the step still counts; a
+    finite step trains as before."""
+    params = tiny_run_params().replace(class_names=("a", "b"))
+    model = build_model(params, n_classes=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.build(model.trainable_variables)
+    x = _feats(rng, params, 4)
+    y = np.array([0, 1, 0, 1], np.int32)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    real_gradient = tf.GradientTape.gradient
+
+    def one_nan(self, target, sources, *a, **k):
+        grads = real_gradient(self, target, sources, *a, **k)
+        return [grads[0] * np.nan, *grads[1:]]
+
+    monkeypatch.setattr(tf.GradientTape, "gradient", one_nan)
+    logs = model.train_step((x, y))
+    assert np.isfinite(float(logs["loss"]))
+    for b, v in zip(before, model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(b, v.numpy())
+    assert int(model.optimizer.iterations) == 1
+    assert "non-finite gradients at step 1 - its gradients are zeroed" in capfd.readouterr().err
+    monkeypatch.setattr(tf.GradientTape, "gradient", real_gradient)
+    model.train_step((x, y))
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
+    after = model.trainable_variables
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, after, strict=True))

@@ -333,3 +333,18 @@ def test_cache_key_depends_on_feature_params_only():
     }
     assert len(keys) == 5
     assert params_hash({"a": 1, "b": 2}) == params_hash({"b": 2, "a": 1})
+
+
+def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained():
+    """Fields added later (decoder_start, loud_weight) take the value an older params.json
+    was trained with, not today's default: its weights still fit the model it builds."""
+    from samplevae.params import ModelParams, RunParams
+
+    old = RunParams().to_dict()
+    for name in ModelParams.ADDED_FIELDS:
+        del old["model"][name]
+    loaded = RunParams.from_dict(old).model
+    for name, value in ModelParams.ADDED_FIELDS.items():
+        assert getattr(loaded, name) == value
+    again = RunParams.from_dict(RunParams(model=ModelParams(decoder_start=2)).to_dict())
+    assert again.model.decoder_start == 2
