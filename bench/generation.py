@@ -6,12 +6,13 @@ model (``--logdir``; default: the newest run of ``bench/quality.py``), prints in
 
 - **reconstruction error**: mean absolute difference in dB between each unseen file's
   features and the features of its reconstruction (``generate(audio_files=[f])``), for the
-  default one-shot (trimmed) and the whole fixed-length clip; the same for Griffin-Lim of the
-  true features (the vocoder's share of the error);
+  default one-shot (trimmed) and the whole fixed-length clip, and without generation's
+  spectral texture (``texture_db=0``); the same for Griffin-Lim of the true features (the
+  vocoder's share of the error);
 - **FMD** (Frechet MFCC distance): per sound, 20 MFCCs (n_fft 1024, hop 256, 16 kHz, 2 s
   zero-padded) and their deltas, mean and std over time (80 numbers), standardised with the
   train kits' statistics; the Frechet distance between the Gaussian fits of a set of sounds
-  and of the unseen files. For: reconstructions, 1:1 blends of random pairs, random
+  and of the unseen files. For: reconstructions (with and without texture), 1:1 blends of random pairs, random
   generations from the fitted prior and from N(0, I), random generations of each class
   (``cls=``), Griffin-Lim of the true features (the ceiling) and real-vs-real (two halves of
   the unseen files: the floor). Lower is more realistic;
@@ -233,15 +234,18 @@ def newest_quality_run() -> Path:
 # ---- the measurements -----------------------------------------------------------------------
 
 
-def one_shots(tool, z: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def one_shots(
+    tool, z: np.ndarray, seed: int, texture_db: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(whole clip, one-shot) of a latent point: ``tool.decode(z, seed=seed, trim=False)`` and
-    ``trim=True`` from one decode and one Griffin-Lim."""
-    from samplevae.features import audio_from_features
+    ``trim=True`` from one decode and one Griffin-Lim (``texture_db``: generation's default)."""
+    from samplevae.features import GENERATION_TEXTURE_DB, audio_from_features
     from samplevae.oneshot import trim_one_shot
     from samplevae.tool import SILENT_FEATURE
 
+    texture = GENERATION_TEXTURE_DB if texture_db is None else texture_db
     spec = tool.model.decode(np.asarray(z, dtype=np.float32)[None])[0]
-    whole = audio_from_features(spec, tool.audio_params, seed=seed)
+    whole = audio_from_features(spec, tool.audio_params, seed=seed, texture_db=texture)
     sr = tool.audio_params.sample_rate
     if float(spec.max()) < SILENT_FEATURE:
         return whole, trim_one_shot(np.zeros(1, dtype=np.float32), sr)
@@ -304,16 +308,20 @@ def measure(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rec_whole, rec_trim, gl_whole, gl_trim = [], [], [], []
-        err = {"rec_trim": [], "rec_whole": [], "gl_trim": [], "gl_whole": []}
+        rec_whole, rec_trim, rec_plain, gl_whole, gl_trim = [], [], [], [], []
+        err = {"rec_trim": [], "rec_whole": [], "rec_plain": [], "gl_trim": [], "gl_whole": []}
         from samplevae.oneshot import trim_one_shot
 
         for i in tqdm(range(n), desc="reconstructions", **bar):
-            whole, trimmed = one_shots(tool, emb[i], seed=0)
+            # one seed per sound (Griffin-Lim's phase, the texture), as generate() gives each
+            # point of its own when no seed is passed
+            whole, trimmed = one_shots(tool, emb[i], seed=i)
             rec_whole.append(whole)
             rec_trim.append(trimmed)
             err["rec_whole"].append(db_error(feats[i], whole, ap))
             err["rec_trim"].append(db_error(feats[i], trimmed, ap))
+            rec_plain.append(one_shots(tool, emb[i], seed=i, texture_db=0.0)[1])
+            err["rec_plain"].append(db_error(feats[i], rec_plain[-1], ap))
             g = audio_from_features(feats[i], ap, seed=0)
             gl_whole.append(g)
             gl_trim.append(trim_one_shot(g, sr))
@@ -322,8 +330,8 @@ def measure(
 
         pairs = [tuple(rng.choice(n, size=2, replace=False)) for _ in range(n_gen)]
         blends = [
-            one_shots(tool, tool.blend([emb[i], emb[j]]), seed=0)[1]
-            for i, j in tqdm(pairs, desc="blends", **bar)
+            one_shots(tool, tool.blend([emb[i], emb[j]]), seed=b)[1]
+            for b, (i, j) in enumerate(tqdm(pairs, desc="blends", **bar))
         ]
         fitted = [
             one_shots(tool, tool.blend(seed=s), seed=s)[1]
@@ -351,6 +359,7 @@ def measure(
         "griffin_lim_whole": gl_whole,
         "reconstructions": rec_trim,
         "reconstructions_whole": rec_whole,
+        "reconstructions_no_texture": rec_plain,
         "blends": blends,
         "random_fitted": fitted,
         "random_normal": normal,
@@ -410,6 +419,7 @@ def report_text(figs: dict[str, Any]) -> str:
         f"{'reconstruction error, mean |dB|':<44}{'one-shot':>9}{'clip':>9}{'aim':>8}",
         f"{'  model (generate(audio_files=[f]))':<44}{f(r['rec_trim']):>9}{f(r['rec_whole']):>9}"
         f"{'<= 4':>8}",
+        f"{'  the same without texture (texture_db=0)':<44}{f(r.get('rec_plain')):>9}",
         f"{'  Griffin-Lim of the true features':<44}{f(r['gl_trim']):>9}{f(r['gl_whole']):>9}",
         "",
         f"{'FMD vs the unseen files (lower: more real)':<44}{'FMD':>9}{'aim':>8}",
@@ -420,6 +430,7 @@ def report_text(figs: dict[str, Any]) -> str:
         ("griffin_lim_whole", "  the same, whole clips", ""),
         ("reconstructions", "reconstructions", "<= 25"),
         ("reconstructions_whole", "  the same, whole clips", ""),
+        ("reconstructions_no_texture", "  the same without texture (texture_db=0)", ""),
         ("blends", "1:1 blends of random pairs", "<= 35"),
         ("random_fitted", "random, fitted prior (default)", "<= 40"),
         ("random_per_class", "random, cls= each class in turn", ""),

@@ -13,6 +13,7 @@ nearest-neighbour index::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ import numpy as np
 
 from samplevae.audio import fit_length, load_audio, write_wav
 from samplevae.errors import DatasetError, ModelError, ParameterError, SampleVAEError
-from samplevae.features import audio_from_features, features
+from samplevae.features import GENERATION_TEXTURE_DB, audio_from_features, features
 from samplevae.oneshot import trim_one_shot
 from samplevae.sampler import SAMPLER_FILE, LatentSampler, SamplerFileError
 from samplevae.segment import SegmentParams
@@ -62,6 +63,13 @@ class SimilarResult(_SimilarFields):
             f"SimilarResult(files={self.files!r}, onsets={self.onsets!r}, "
             f"distances={self.distances!r}, ids={self.ids!r})"
         )
+
+
+def _seed_of(z: np.ndarray) -> int:
+    """A seed of Griffin-Lim's phase and the texture from the point itself: the same point
+    sounds the same each time, two points get their own randomness."""
+    digest = hashlib.blake2b(np.asarray(z, dtype=np.float32).tobytes(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
 
 
 class SoundSampleTool:
@@ -219,14 +227,22 @@ class SoundSampleTool:
         return out[0] if single else out
 
     def decode(
-        self, z: np.ndarray, *, n_iter: int | None = None, seed: int | None = 0, trim: bool = False
+        self,
+        z: np.ndarray,
+        *,
+        n_iter: int | None = None,
+        seed: int | None = 0,
+        trim: bool = False,
+        texture_db: float = GENERATION_TEXTURE_DB,
     ) -> np.ndarray:
         """Audio from an embedding ``[latent_dim]`` (decoder + Griffin-Lim).
 
         ``trim=False``: the whole clip, ``[n_samples]``. ``trim=True``: a one-shot that ends
         where the sound has decayed (:func:`samplevae.oneshot.trim_one_shot`); a decode with
         no sound in it (the spectrogram at its floor everywhere) gives a short silent clip
-        and a warning.
+        and a warning. ``texture_db``: the bin-to-bin fluctuation given back to the decoder's
+        smooth spectrogram before Griffin-Lim (see
+        :func:`samplevae.features.audio_from_features`; 0 = none, the original's).
         """
         z = np.asarray(z, dtype=np.float32).reshape(1, self.latent_dim)
         spec = self.model.decode(z)[0]
@@ -237,7 +253,9 @@ class SoundSampleTool:
                 stacklevel=2,
             )
             return trim_one_shot(np.zeros(1, dtype=np.float32), self.audio_params.sample_rate)
-        audio = audio_from_features(spec, self.audio_params, n_iter=n_iter, seed=seed)
+        audio = audio_from_features(
+            spec, self.audio_params, n_iter=n_iter, seed=seed, texture_db=texture_db
+        )
         return trim_one_shot(audio, self.audio_params.sample_rate) if trim else audio
 
     # --- latent sampler --------------------------------------------------------------------
@@ -521,6 +539,7 @@ class SoundSampleTool:
         prior: str = "fitted",
         cls: str | None = None,
         trim: bool = True,
+        texture_db: float = GENERATION_TEXTURE_DB,
         **kwargs: Any,
     ) -> np.ndarray:
         """Generate a new sample; see :meth:`blend` for the weight semantics.
@@ -538,6 +557,8 @@ class SoundSampleTool:
         cls : without files, a class name: a random sound of that class (``prior="fitted"``)
         trim : end the sound where it has decayed, with a short fade-out (default); False
             gives the whole fixed-length clip
+        texture_db : spectral texture before Griffin-Lim, dB (default
+            :data:`~samplevae.features.GENERATION_TEXTURE_DB`; 0 = none, the original's)
 
         Returns
         -------
@@ -552,7 +573,13 @@ class SoundSampleTool:
         z = self.blend(
             audio_files, weights, normalize_weights, variance, seed, prior=prior, cls=cls
         )
-        audio = self.decode(z, n_iter=n_iter, seed=seed if seed is not None else 0, trim=trim)
+        audio = self.decode(
+            z,
+            n_iter=n_iter,
+            seed=seed if seed is not None else _seed_of(z),
+            trim=trim,
+            texture_db=texture_db,
+        )
         if out_file is not None:
             write_wav(out_file, audio, self.audio_params.sample_rate)
         return audio

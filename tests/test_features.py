@@ -583,3 +583,26 @@ def test_decoding_and_features_start_without_librosa(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_texture_gives_a_smooth_spectrogram_its_bin_to_bin_fluctuation_back():
+    """``texture_db`` > 0: the audio of a smooth spectrogram (what a decoder gives) comes
+    back with real spectra's bin-to-bin roughness, reproducibly by seed; 0 is unchanged."""
+    p = DEFAULT
+    f = np.zeros(p.shape, np.float32)
+    f[20:100, 10:60] = np.linspace(0.9, 0.5, 50)[None, :]  # a smooth band that decays
+
+    def roughness(y):  # mean |second difference| along mel of the loud part, dB
+        g = features(y, p)[25:95, 15:50] * p.top_db
+        return float(np.mean(np.abs(np.diff(g, n=2, axis=0))))
+
+    plain = audio_from_features(f, p, seed=1)
+    np.testing.assert_array_equal(plain, audio_from_features(f, p, seed=1, texture_db=0.0))
+    rough = audio_from_features(f, p, seed=1, texture_db=8.0)
+    np.testing.assert_array_equal(rough, audio_from_features(f, p, seed=1, texture_db=8.0))
+    assert not np.allclose(rough, audio_from_features(f, p, seed=2, texture_db=8.0))
+    assert rough.shape == plain.shape and np.isclose(np.abs(rough).max(), 0.95)
+    assert roughness(rough) > 1.5 * roughness(plain)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ParameterError, match="texture_db"):
+            audio_from_features(f, p, texture_db=bad)

@@ -87,6 +87,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="keep the whole fixed-length clip (default: end where the sound decays)",
     )
+    p.add_argument(
+        "--texture-db",
+        type=float,
+        default=None,
+        metavar="DB",
+        help="spectral texture before Griffin-Lim, dB (default 8; 0 = none, the original's)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run_generate)
 
@@ -164,6 +171,7 @@ def run_generate(args: argparse.Namespace) -> int:
         prior=args.prior,
         cls=args.cls,
         trim=not args.no_trim,
+        **({} if args.texture_db is None else {"texture_db": args.texture_db}),
     )
     sr = tool.audio_params.sample_rate
     if args.json:
