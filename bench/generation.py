@@ -278,8 +278,10 @@ def measure(
     seed: int = 0,
     repeats: int = 10,
     progress: bool = True,
+    texture_db: float | None = None,
 ) -> dict[str, Any]:
-    """Every figure of the benchmark (see the module docstring) as a dict."""
+    """Every figure of the benchmark (see the module docstring) as a dict; ``texture_db``:
+    the generated sounds' spectral texture (default: generation's)."""
     from sklearn.linear_model import LogisticRegression
     from tqdm.auto import tqdm
 
@@ -315,7 +317,7 @@ def measure(
         for i in tqdm(range(n), desc="reconstructions", **bar):
             # one seed per sound (Griffin-Lim's phase, the texture), as generate() gives each
             # point of its own when no seed is passed
-            whole, trimmed = one_shots(tool, emb[i], seed=i)
+            whole, trimmed = one_shots(tool, emb[i], seed=i, texture_db=texture_db)
             rec_whole.append(whole)
             rec_trim.append(trimmed)
             err["rec_whole"].append(db_error(feats[i], whole, ap))
@@ -330,15 +332,15 @@ def measure(
 
         pairs = [tuple(rng.choice(n, size=2, replace=False)) for _ in range(n_gen)]
         blends = [
-            one_shots(tool, tool.blend([emb[i], emb[j]]), seed=b)[1]
+            one_shots(tool, tool.blend([emb[i], emb[j]]), seed=b, texture_db=texture_db)[1]
             for b, (i, j) in enumerate(tqdm(pairs, desc="blends", **bar))
         ]
         fitted = [
-            one_shots(tool, tool.blend(seed=s), seed=s)[1]
+            one_shots(tool, tool.blend(seed=s), seed=s, texture_db=texture_db)[1]
             for s in tqdm(range(n_gen), desc="random, fitted", **bar)
         ]
         normal = [
-            one_shots(tool, tool.blend(seed=s, prior="normal"), seed=s)[1]
+            one_shots(tool, tool.blend(seed=s, prior="normal"), seed=s, texture_db=texture_db)[1]
             for s in tqdm(range(n_gen), desc="random, N(0, I)", **bar)
         ]
         by_class: dict[str, list[np.ndarray]] = {}
@@ -347,7 +349,8 @@ def measure(
             per = max(2, n_gen // len(classes))
             for c in tqdm(classes, desc="random, per class", **bar):
                 by_class[c] = [
-                    one_shots(tool, tool.blend(seed=s, cls=c), seed=s)[1] for s in range(per)
+                    one_shots(tool, tool.blend(seed=s, cls=c), seed=s, texture_db=texture_db)[1]
+                    for s in range(per)
                 ]
         silent["n"] = sum("silent" in str(w.message) for w in caught)
 
@@ -501,6 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="sounds per blend / random set (default: as many as unseen files)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--texture-db",
+        type=float,
+        default=None,
+        help="spectral texture of the generated sounds, dB (default: generate()'s, 8)",
+    )
     p.add_argument("--repeats", type=int, default=10, help="timed generate calls per case")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     p.add_argument(
@@ -558,6 +567,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         repeats=repeats,
         progress=progress,
+        texture_db=args.texture_db,
     )
     figs.update(
         bench=str(bench),
@@ -566,6 +576,7 @@ def run(args: argparse.Namespace) -> int:
         quick=bool(args.quick),
         sampler=repr(tool.sampler()),
         sampler_seconds=round(sampler_s, 2),
+        texture_db=args.texture_db,
         aims=AIMS,
     )
     print(report_text(figs))

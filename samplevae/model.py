@@ -570,7 +570,7 @@ def _finite_or_zero(grads, step):
     of writing NaN into them.
     On the 2-core AMX CPU, bfloat16 training now and then gave NaN gradients for the first
     convolutions while the loss stayed finite; applied, they silently turned those kernels
-    into NaN and the encoder into a constant (docs/performance.md)."""
+    into NaN and the encoder into a constant (docs/reliability.md)."""
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
 
     def warn():
