@@ -1,9 +1,12 @@
-"""Shared set-up of the benchmarks: an untrained model directory at the default architecture."""
+"""Shared set-up of the benchmarks: an untrained model directory at the default architecture,
+and the command-line wrapper that turns the project's errors into one line and exit code 1."""
 
 from __future__ import annotations
 
 import os
 import resource
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,3 +31,15 @@ def default_model_dir(path: Path, class_names=()) -> Path:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_reporting_errors(run: Callable[[object], int], args) -> int:
+    """``run(args)``; a :class:`~samplevae.errors.SampleVAEError` is printed as one
+    ``error: ...`` line on stderr and gives exit code 1 (no traceback)."""
+    from samplevae.errors import SampleVAEError
+
+    try:
+        return run(args)
+    except SampleVAEError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

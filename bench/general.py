@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import numpy as np  # noqa: E402
 import realkits  # noqa: E402
 import train_pretrained as tp  # noqa: E402
+from _common import run_reporting_errors  # noqa: E402
 
 DEFAULT_BENCH = HERE / "out" / "realkits"
 DEFAULT_WORK = HERE / "out" / "general"
@@ -257,13 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    from samplevae.errors import SampleVAEError
-
-    try:
-        return run(args)
-    except SampleVAEError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(run, args)
 
 
 def run(args: argparse.Namespace) -> int:

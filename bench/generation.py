@@ -45,8 +45,11 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from samplevae.errors import ParameterError, SampleVAEError  # noqa: E402
+from _common import run_reporting_errors  # noqa: E402
+
+from samplevae.errors import ParameterError  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_BENCH = HERE / "out" / "realkits"
@@ -525,11 +528,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    try:
-        return run(args)
-    except SampleVAEError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(run, args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,9 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import run_reporting_errors  # noqa: E402
 
 from samplevae.audio import is_audio_file  # noqa: E402
 from samplevae.errors import ParameterError, SampleVAEError  # noqa: E402
@@ -245,11 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
-    try:
-        return run(args)
-    except SampleVAEError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_reporting_errors(run, args)
 
 
 def run(args: argparse.Namespace) -> int:
