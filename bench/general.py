@@ -33,7 +33,6 @@ import argparse
 import hashlib
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -137,10 +136,7 @@ def build_heldout(bench: Path, work: Path, notes, velocities) -> Path:
             path = tmp / family / file_name(SOURCE, program, preset, note, vel)
             write_wav(path, audio.astype(np.float32) / 32767, realkits.SAMPLE_RATE)
             count += 1
-    (tmp / ".complete").write_text(f"{count} files from {len(presets)} programs\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    realkits.install_dir(tmp, dest, complete=f"{count} files from {len(presets)} programs")
     print(f"held-out data: {count} one-shots of {len(presets)} {SOURCE} programs in {dest}")
     return dest
 

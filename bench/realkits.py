@@ -437,7 +437,15 @@ def fetch_package(package: str, cache: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{package}.", dir=dest.parent))
     subprocess.run(["dpkg", "-x", str(found[-1]), str(tmp)], check=True)
-    (tmp / ".complete").write_text(found[-1].name + "\n")
+    return install_dir(tmp, dest, complete=found[-1].name)
+
+
+def install_dir(tmp: Path, dest: Path, *, complete: str | None = None) -> Path:
+    """Put the finished folder ``tmp`` (made next to ``dest``) in ``dest``'s place, removing
+    an older ``dest`` first; with ``complete``, first write it (one line) to ``tmp/.complete``,
+    the marker that says the folder was finished. Returns ``dest``."""
+    if complete is not None:
+        (tmp / ".complete").write_text(complete + "\n")
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

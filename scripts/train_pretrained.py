@@ -205,10 +205,7 @@ def build_general_data(bench: Path, dest: Path, renders: Path) -> Path:
     for f in sorted(drums.glob("*/*.wav")):
         shutil.copy2(f, tmp / "drums" / f.name)
         count += 1
-    (tmp / ".complete").write_text(f"{count} files\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    realkits.install_dir(tmp, dest, complete=f"{count} files")
     print(f"general data: {count} one-shots in {dest}")
     return dest
 
@@ -382,6 +379,8 @@ def score(ship: Path, bench: Path, work: Path) -> dict:
 
 def install(ship: Path, name: str) -> Path:
     """Copy the shipped files (not the caches that scoring made) into the package."""
+    import realkits
+
     dest = PACKAGE_DIR / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=PACKAGE_DIR))
     for rel in ("params.json", "model.json", "sampler.npz"):
@@ -393,9 +392,7 @@ def install(ship: Path, name: str) -> Path:
     if size > MAX_BYTES:
         shutil.rmtree(tmp)
         raise SystemExit(f"{name}: the shipped copy is {size / 1e6:.1f} MB, over 10 MB")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    realkits.install_dir(tmp, dest)
     print(f"installed {dest} ({size / 1e6:.2f} MB)")
     return dest
 
