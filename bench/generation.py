@@ -238,17 +238,24 @@ def newest_quality_run() -> Path:
 
 
 def one_shots(
-    tool, z: np.ndarray, seed: int, texture_db: float | None = None
+    tool,
+    z: np.ndarray,
+    seed: int,
+    texture_db: float | None = None,
+    phase_from: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(whole clip, one-shot) of a latent point: ``tool.decode(z, seed=seed, trim=False)`` and
-    ``trim=True`` from one decode and one Griffin-Lim (``texture_db``: generation's default)."""
+    ``trim=True`` from one decode and one Griffin-Lim (``texture_db``: generation's default;
+    ``phase_from``: audio whose phase starts Griffin-Lim instead of a random one)."""
     from samplevae.features import GENERATION_TEXTURE_DB, audio_from_features
     from samplevae.oneshot import trim_one_shot
     from samplevae.tool import SILENT_FEATURE
 
     texture = GENERATION_TEXTURE_DB if texture_db is None else texture_db
     spec = tool.model.decode(np.asarray(z, dtype=np.float32)[None])[0]
-    whole = audio_from_features(spec, tool.audio_params, seed=seed, texture_db=texture)
+    whole = audio_from_features(
+        spec, tool.audio_params, seed=seed, texture_db=texture, phase_from=phase_from
+    )
     sr = tool.audio_params.sample_rate
     if float(spec.max()) < SILENT_FEATURE:
         return whole, trim_one_shot(np.zeros(1, dtype=np.float32), sr)
@@ -282,9 +289,12 @@ def measure(
     repeats: int = 10,
     progress: bool = True,
     texture_db: float | None = None,
+    phase_init: bool = False,
 ) -> dict[str, Any]:
     """Every figure of the benchmark (see the module docstring) as a dict; ``texture_db``:
-    the generated sounds' spectral texture (default: generation's)."""
+    the generated sounds' spectral texture (default: generation's); ``phase_init``: also
+    reconstructions and blends whose Griffin-Lim starts from a real sound's phase (the file
+    itself; the blend's input whose features are nearer the decoded spectrogram)."""
     from sklearn.linear_model import LogisticRegression
     from tqdm.auto import tqdm
 
@@ -338,6 +348,24 @@ def measure(
             one_shots(tool, tool.blend([emb[i], emb[j]]), seed=b, texture_db=texture_db)[1]
             for b, (i, j) in enumerate(tqdm(pairs, desc="blends", **bar))
         ]
+        phased: dict[str, list[np.ndarray]] = {}
+        if phase_init:
+            phased["reconstructions_phase_init"] = [
+                one_shots(tool, emb[i], seed=i, texture_db=texture_db, phase_from=unseen_audio[i])[
+                    1
+                ]
+                for i in tqdm(range(n), desc="reconstructions, real phase", **bar)
+            ]
+            phased["blends_phase_init"] = []
+            for b, (i, j) in enumerate(tqdm(pairs, desc="blends, real phase", **bar)):
+                z = tool.blend([emb[i], emb[j]])
+                spec = tool.model.decode(z[None])[0]
+                near = min((i, j), key=lambda k: float(np.mean(np.abs(feats[k] - spec))))
+                phased["blends_phase_init"].append(
+                    one_shots(
+                        tool, z, seed=b, texture_db=texture_db, phase_from=unseen_audio[near]
+                    )[1]
+                )
         fitted = [
             one_shots(tool, tool.blend(seed=s), seed=s, texture_db=texture_db)[1]
             for s in tqdm(range(n_gen), desc="random, fitted", **bar)
@@ -369,6 +397,7 @@ def measure(
         "blends": blends,
         "random_fitted": fitted,
         "random_normal": normal,
+        **phased,
     }
     figs: dict[str, Any] = {"fmd": {}}
     figs["fmd"]["real_vs_real"] = fmd(real[a_idx], real[b_idx], mean, std) if n >= 4 else None
@@ -437,7 +466,9 @@ def report_text(figs: dict[str, Any]) -> str:
         ("reconstructions", "reconstructions", "<= 25"),
         ("reconstructions_whole", "  the same, whole clips", ""),
         ("reconstructions_no_texture", "  the same without texture (texture_db=0)", ""),
+        ("reconstructions_phase_init", "  reconstructions, phase from the file", ""),
         ("blends", "1:1 blends of random pairs", "<= 35"),
+        ("blends_phase_init", "  blends, phase from the nearer input", ""),
         ("random_fitted", "random, fitted prior (default)", "<= 40"),
         ("random_per_class", "random, cls= each class in turn", ""),
         ("random_normal", "random, N(0, I) prior (original)", ""),
@@ -513,6 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="spectral texture of the generated sounds, dB (default: generate()'s, 8)",
     )
+    p.add_argument(
+        "--phase-init",
+        action="store_true",
+        help="also reconstructions and blends whose Griffin-Lim starts from a real sound's "
+        "phase (not what generate() does: it did not change FMD)",
+    )
     p.add_argument("--repeats", type=int, default=10, help="timed generate calls per case")
     p.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     p.add_argument(
@@ -567,6 +604,7 @@ def run(args: argparse.Namespace) -> int:
         repeats=repeats,
         progress=progress,
         texture_db=args.texture_db,
+        phase_init=args.phase_init,
     )
     figs.update(
         bench=str(bench),

@@ -167,7 +167,12 @@ def report_text(figs: dict[str, Any], k: int) -> str:
     lines = [
         f"unseen kits: {m['n_files']} files; training: {figs['training']['steps_run']} steps "
         f"this run ({figs['training']['step']} in all), {figs['training']['seconds']:.0f} s, "
-        f"final learning rate {figs['training']['learning_rate']:.3g}",
+        f"final learning rate {figs['training']['learning_rate']:.3g}"
+        + (
+            f"; scored: the best checkpoint, step {m['scored_step']}"
+            if m.get("scored_step") is not None
+            else ""
+        ),
         f"{'':<22}{'model':>8}{'MFCC':>8}{'margin':>8}",
     ]
     rows = [("balanced_accuracy", "balanced accuracy"), (pk, f"precision@{k}")]
@@ -356,6 +361,7 @@ def run(args: argparse.Namespace) -> int:
     groups = twin_groups(bench, paths)
     model_figs = evaluate_model(tool, paths, labels, k=args.k, groups=groups, progress=progress)
     model_figs["seconds"] = round(time.monotonic() - t0, 1)
+    model_figs["scored_step"] = tool.model_dir.step  # the best checkpoint, as the tool loads
     if ds is not None:
         train_entries = [(e.path, e.label) for e in ds.split("train") if not e.silent]
     else:  # the dataset is gone: every file of the train kits

@@ -659,11 +659,13 @@ class MetricsRecords(keras.callbacks.Callback):
 
 
 class Checkpointer(keras.callbacks.Callback):
-    """Checkpoint into the model directory every ``every`` steps and at the end.
+    """Checkpoint into the model directory every ``every`` steps, at the end, and whenever a
+    validation loss is the lowest so far (the best checkpoint, which is never pruned).
 
     A step that is also a validation step is saved at the end of that epoch, after the
     validation and the plateau rule, so the checkpoint holds their outcome. The state dict
-    holds ``step``, ``time``, ``rng`` (the model's generators), ``extra`` and the
+    holds ``step``, ``time``, ``rng`` (the model's generators), ``best`` (``{"step",
+    "val_loss"}`` of the best validation so far, once there is one), ``extra`` and the
     ``state()`` of each of ``sources``.
 
     Parameters
@@ -691,6 +693,8 @@ class Checkpointer(keras.callbacks.Callback):
         self.extra = dict(extra or {})
         self.last: Path | None = None
         self.saved_step = model_dir.step if model_dir.latest_checkpoint() is not None else None
+        best = model_dir.train_state().get("best") if self.saved_step is not None else None
+        self.best: dict[str, Any] | None = best if isinstance(best, dict) else None
 
     def on_train_batch_end(self, batch, logs=None):
         step = current_step(self.model)
@@ -699,7 +703,16 @@ class Checkpointer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         step = current_step(self.model)
-        if step % self.every == 0 and step != self.saved_step:
+        val = (logs or {}).get("val_loss")
+        improved = (
+            step % self.validate_every == 0
+            and val is not None
+            and math.isfinite(val)
+            and (self.best is None or val < self.best["val_loss"])
+        )
+        if improved:
+            self.best = {"step": step, "val_loss": float(val)}
+        if improved or (step % self.every == 0 and step != self.saved_step):
             self.save()
 
     def on_train_end(self, logs=None):
@@ -717,6 +730,8 @@ class Checkpointer(keras.callbacks.Callback):
     def save(self) -> Path:
         step = current_step(self.model)
         state = {"step": step, **self.extra, "time": time.time(), "rng": self.model.rng_state()}
+        if self.best is not None:
+            state["best"] = dict(self.best)
         for source in self.sources:
             state.update(source.state())
         self.last = self.model_dir.save_checkpoint(self.model, state)

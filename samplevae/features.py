@@ -205,6 +205,7 @@ def audio_from_features(
     seed: int | None = 0,
     peak: float = 0.95,
     texture_db: float = 0.0,
+    phase_from: np.ndarray | None = None,
 ) -> np.ndarray:
     """Audio from a scaled log-mel spectrogram (mel pseudo-inverse + fast Griffin-Lim).
 
@@ -219,6 +220,9 @@ def audio_from_features(
         magnitude before Griffin-Lim (seeded by ``seed``); 0 = none. A decoder's spectrogram
         is the smooth mean of what it could be; real spectra fluctuate from bin to bin (the
         STFT magnitudes of noise: ~5.6 dB). Generation uses :data:`GENERATION_TEXTURE_DB`.
+    phase_from : audio (mono, ``params.sample_rate``) whose STFT phase starts Griffin-Lim
+        instead of a random phase; None = random. Measured for blends and reconstructions on
+        real kits, it changes no FMD figure (docs/performance.md), so generation does not use it.
 
     Returns
     -------
@@ -239,6 +243,12 @@ def audio_from_features(
     if texture_db:
         noise = np.random.default_rng(seed).standard_normal(magnitude.shape)
         magnitude = magnitude * np.exp(noise * (texture_db / DB_PER_NEPER)).astype(np.float32)
+    init = None
+    if phase_from is not None:
+        donor = np.zeros(params.n_samples, dtype=np.float32)
+        given = np.asarray(phase_from, dtype=np.float32).reshape(-1)[: params.n_samples]
+        donor[: given.size] = given
+        init = _stft(donor, params.n_fft, params.hop_length)
     y = griffin_lim(
         magnitude,
         n_iter=n_iter or params.griffin_lim_iters,
@@ -246,6 +256,7 @@ def audio_from_features(
         hop_length=params.hop_length,
         length=params.n_samples,
         seed=seed,
+        init_phase=init,
     )
     top = float(np.max(np.abs(y), initial=0.0))
     if top > 0:
@@ -311,6 +322,7 @@ def griffin_lim(
     length: int,
     seed: int | None = 0,
     momentum: float = 0.99,
+    init_phase: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fast Griffin-Lim (Perraudin et al. 2013) as ``librosa.griffinlim`` computes it (the
     same random initial phase for an int ``seed``, momentum 0.99, centred periodic-Hann
@@ -323,6 +335,9 @@ def griffin_lim(
     n_iter, n_fft, hop_length : iterations and STFT geometry
     length : samples of the result
     seed : seed of the random initial phase (``None``: fresh randomness)
+    init_phase : np.ndarray [shape=(1 + n_fft/2, >= n_frames)], complex, or None: start from
+        the phase of this STFT (e.g. a real sound's) instead of a random one; its zero bins
+        start random
 
     Returns
     -------
@@ -331,6 +346,17 @@ def griffin_lim(
     mag = np.asarray(magnitude, dtype=np.float32)
     rng = np.random.default_rng() if seed is None else np.random.RandomState(seed=seed)
     angles = np.exp(2j * np.pi * rng.random(size=mag.shape)).astype(np.complex64) * mag
+    if init_phase is not None:
+        given = np.asarray(init_phase)
+        if given.ndim != 2 or given.shape[0] != mag.shape[0] or given.shape[1] < mag.shape[1]:
+            raise ParameterError(
+                f"init_phase must be an STFT [{mag.shape[0]}, >= {mag.shape[1]}], "
+                f"got shape {given.shape}"
+            )
+        given = given[:, : mag.shape[1]]
+        size = np.abs(given)
+        known = size > 0
+        angles[known] = (given[known] / size[known]).astype(np.complex64) * mag[known]
     eps = np.finfo(np.float32).tiny
     tprev = None
     for _ in range(n_iter):

@@ -60,7 +60,7 @@ from samplevae.params import RunParams
 if TYPE_CHECKING:  # pragma: no cover
     from samplevae.model import SampleVAE
 
-__all__ = ["ModelDir", "WEIGHTS_FILE", "KEEP_CHECKPOINTS"]
+__all__ = ["ModelDir", "WEIGHTS_FILE", "KEEP_CHECKPOINTS", "CHECKPOINT_CHOICES"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,9 @@ STATE_FILE = "state.json"
 MANIFEST_FILE = "manifest.json"
 CHECKPOINT_FILES = (WEIGHTS_FILE, OPTIMIZER_FILE, STATE_FILE)
 KEEP_CHECKPOINTS = 2
+#: Which checkpoint a reader loads: ``"best"`` (the lowest validation loss so far; the newest
+#: when the run recorded none) or ``"last"`` (the newest).
+CHECKPOINT_CHOICES = ("best", "last")
 LOCK_FILE = ".train.lock"
 _CKPT_RE = re.compile(r"^step-(\d{8,})$")
 
@@ -81,17 +84,26 @@ class ModelDir:
     ----------
     logdir : str or Path
         The folder (it need not exist yet).
+    checkpoint : ``"last"`` (default) or ``"best"``: the checkpoint that :meth:`load_model`,
+        :attr:`weights_path`, :attr:`step` and :meth:`weights_fingerprint` refer to (see
+        :meth:`best_checkpoint`). Training always resumes from the newest.
     """
 
-    def __init__(self, logdir: str | Path):
+    def __init__(self, logdir: str | Path, checkpoint: str = "last"):
+        if checkpoint not in CHECKPOINT_CHOICES:
+            raise ParameterError(
+                f"checkpoint must be one of {', '.join(CHECKPOINT_CHOICES)}, got {checkpoint!r}"
+            )
         self.path = Path(logdir).expanduser()
+        self.checkpoint = checkpoint
         # checkpoint folder -> (stat signature, damage reason or None, weights SHA-256 or None):
         # each checkpoint is verified once per ModelDir while its files stay unchanged
         self._verified: dict[Path, tuple[tuple, str | None, str | None]] = {}
         self._reported: set[tuple[str, ...]] = set()
 
     def __repr__(self) -> str:
-        return f"ModelDir({str(self.path)!r})"
+        extra = "" if self.checkpoint == "last" else f", checkpoint={self.checkpoint!r}"
+        return f"ModelDir({str(self.path)!r}{extra})"
 
     # ---- paths --------------------------------------------------------------------------
 
@@ -287,23 +299,76 @@ class ModelDir:
             "first checkpoint; it saves every checkpoint_every steps and on stop)"
         )
 
+    def best_checkpoint(self) -> Path | None:
+        """Folder of the checkpoint with the lowest validation loss, or None.
+
+        Training records it in every checkpoint's ``state.json`` (``"best": {"step",
+        "val_loss"}``), saves a checkpoint whenever a validation beats it, and never prunes it.
+        None when the newest intact checkpoint records no best (no validation split, a model
+        trained before this was recorded) or when that checkpoint is gone or damaged (then a
+        warning says so).
+        """
+        found, _ = self._intact_checkpoint()
+        if found is None:
+            return None
+        try:
+            best = _read_json(found[1] / STATE_FILE).get("best")
+        except (FileNotFoundError, ModelError):
+            return None
+        if not isinstance(best, dict) or not isinstance(best.get("step"), int):
+            return None
+        if best["step"] == found[0]:
+            return found[1]
+        ckpt = dict(self.checkpoints()).get(best["step"])
+        try:
+            reason = "missing" if ckpt is None else self.checkpoint_damage(ckpt)
+        except FileNotFoundError:
+            reason = "missing"
+        if reason is not None:
+            key = ("best", str(found[1]), reason)
+            if key not in self._reported:
+                self._reported.add(key)
+                log.warning(
+                    "%s: the best checkpoint (step %d) is %s; using the newest (step %d)",
+                    self.path,
+                    best["step"],
+                    "gone" if reason == "missing" else f"damaged ({reason})",
+                    found[0],
+                )
+            return None
+        return ckpt
+
+    def _selected(self) -> tuple[int, Path] | None:
+        """``(step, folder)`` of the checkpoint readers use (see ``checkpoint``), or None."""
+        found, _ = self._intact_checkpoint()
+        if found is not None and self.checkpoint == "best":
+            best = self.best_checkpoint()
+            if best is not None:
+                return int(_CKPT_RE.match(best.name).group(1)), best
+        return found
+
     def _require_checkpoint(self) -> Path:
         _ = self.params  # a clear error first if this is not a model directory at all
+        if self.checkpoint == "best":
+            best = self.best_checkpoint()
+            if best is not None:
+                return best
         return self._newest_intact_or_raise()[1]
 
     @property
     def weights_path(self) -> Path:
-        """The newest intact checkpoint's weights file."""
+        """The weights file of the checkpoint readers use (the newest intact one, or with
+        ``checkpoint="best"`` the best)."""
         return self._require_checkpoint() / WEIGHTS_FILE
 
     @property
     def step(self) -> int:
-        """Training step of the newest intact checkpoint (0 if none)."""
-        found, _ = self._intact_checkpoint()
+        """Training step of the checkpoint readers use (0 if none)."""
+        found = self._selected()
         return found[0] if found else 0
 
     def weights_fingerprint(self) -> str:
-        """Stable hash (16 hex digits) of the newest intact checkpoint's weights file.
+        """Stable hash (16 hex digits) of the weights file readers use (see ``checkpoint``).
 
         It changes whenever a new checkpoint is written; caches of embeddings key on it.
         """
@@ -331,7 +396,8 @@ class ModelDir:
         raise ModelError(f"{self.path}: checkpoints keep changing; cannot read the state")
 
     def load_model(self) -> SampleVAE:
-        """Build the model of ``params.json`` and load the newest intact checkpoint's weights.
+        """Build the model of ``params.json`` and load the weights of the checkpoint readers use
+        (the newest intact one, or with ``checkpoint="best"`` the best).
 
         A damaged newer checkpoint is skipped with a warning (see :meth:`latest_checkpoint`).
 
@@ -397,16 +463,18 @@ class ModelDir:
                 shutil.rmtree(tmp, ignore_errors=True)
         # what was just written is what the manifest says: no need to read it back
         self._verified[final] = (_signature(final), None, files[WEIGHTS_FILE]["sha256"])
-        self._prune()
+        best = state.get("best")
+        self._prune(keep=best.get("step") if isinstance(best, dict) else None)
         log.debug("checkpoint written: %s", final)
         return final
 
-    def _prune(self) -> None:
-        """Keep the KEEP_CHECKPOINTS newest intact checkpoints and anything newer (damaged ones
-        newer than those are left for the user to inspect); remove the older ones."""
+    def _prune(self, keep: int | None = None) -> None:
+        """Keep the KEEP_CHECKPOINTS newest intact checkpoints, anything newer (damaged ones
+        newer than those are left for the user to inspect) and the one of step ``keep`` (the
+        best); remove the older ones."""
         intact = 0
-        for _, p in reversed(self.checkpoints()):
-            if intact >= KEEP_CHECKPOINTS:
+        for step, p in reversed(self.checkpoints()):
+            if intact >= KEEP_CHECKPOINTS and step != keep:
                 shutil.rmtree(p, ignore_errors=True)
                 self._verified.pop(p, None)
                 continue

@@ -90,6 +90,10 @@ class SoundSampleTool:
         :meth:`ModelDir.load_model <samplevae.modeldir.ModelDir.load_model>`, the Keras model);
         the command line passes :func:`samplevae.inference.numpy_loader`, which needs no
         TensorFlow
+    checkpoint : ``"best"`` (default): the weights of the lowest validation loss the run
+        reached (its newest checkpoint when it recorded none); ``"last"``: the newest
+        checkpoint's (see :meth:`ModelDir.best_checkpoint
+        <samplevae.modeldir.ModelDir.best_checkpoint>`)
     """
 
     def __init__(
@@ -103,11 +107,12 @@ class SoundSampleTool:
         workers: int | None = None,
         exact_threshold: int = 20000,
         model_loader: Callable[[Any], Any] | None = None,
+        checkpoint: str = "best",
     ):
         from samplevae.modeldir import ModelDir
         from samplevae.pretrained import resolve_model_dir, user_cache_dir
 
-        self.model_dir = ModelDir(resolve_model_dir(logdir))
+        self.model_dir = ModelDir(resolve_model_dir(logdir), checkpoint=checkpoint)
         self.params = self.model_dir.params
         self.audio_params = self.params.audio
         self.model = (model_loader or ModelDir.load_model)(self.model_dir)

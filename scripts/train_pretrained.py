@@ -270,9 +270,11 @@ def make_ship(name: str, logdir: Path, ws, dataset: str, data_desc: dict, dest: 
     from samplevae.sampler import LatentSampler
     from samplevae.tool import SoundSampleTool
 
-    src = ModelDir(logdir)
+    src = ModelDir(logdir, checkpoint="best")  # what SoundSampleTool loads by default
     model = src.load_model()  # not compiled: save_weights writes no optimizer state
     state = src.train_state()
+    if int(state.get("step", -1)) != src.step:  # the best is older: its own step, no rate
+        state = {"step": src.step}
     params = src.params.replace(workspace=None)
     if dest.exists():
         shutil.rmtree(dest)

@@ -312,6 +312,35 @@ def test_checkpointer_saves_every_n_steps_after_validation_and_at_the_end(
     assert Checkpointer(md, every=15, validate_every=10).saved_step == 33
 
 
+def test_checkpointer_saves_each_new_best_validation_and_never_prunes_it(tmp_path, tiny_model):
+    md = ModelDir(tmp_path / "m")
+    cb = attach(Checkpointer(md, every=1000, validate_every=10), tiny_model)
+    # validation losses at steps 10..60: the best is step 30, then worse ones
+    for step, val in zip(range(10, 70, 10), (5.0, 4.0, 3.0, 3.5, math.nan, 3.2), strict=True):
+        tiny_model.optimizer.iterations.assign(step)
+        cb.on_train_batch_end(0, {})
+        cb.on_epoch_end(0, {"val_loss": val})
+    assert [s for s, _ in md.checkpoints()] == [20, 30]  # the new bests saved (10 pruned)
+    tiny_model.optimizer.iterations.assign(75)
+    cb.on_train_end()  # the end, then two more regular checkpoints push 30 out of the newest two
+    for step in (1000, 2000):
+        tiny_model.optimizer.iterations.assign(step)
+        cb.on_epoch_end(0, {"val_loss": 3.4})
+    assert [s for s, _ in md.checkpoints()] == [30, 1000, 2000]  # the best outlives pruning
+    assert md.train_state()["best"] == {"step": 30, "val_loss": 3.0}
+    assert md.best_checkpoint() == md.checkpoints_dir / "step-00000030"
+    # a resumed run's Checkpointer knows the best to beat
+    again = attach(Checkpointer(md, every=1000, validate_every=10), tiny_model)
+    assert again.best == {"step": 30, "val_loss": 3.0}
+    tiny_model.optimizer.iterations.assign(2010)
+    again.on_epoch_end(0, {"val_loss": 3.1})
+    assert md.latest_checkpoint().name == "step-00002000"  # not better: nothing saved
+    tiny_model.optimizer.iterations.assign(2020)
+    again.on_epoch_end(0, {"val_loss": 2.5})
+    assert md.train_state()["best"] == {"step": 2020, "val_loss": 2.5}
+    assert [s for s, _ in md.checkpoints()] == [2000, 2020]  # the old best is pruned now
+
+
 def test_progress_bar_shows_losses_and_closes():
     out = io.StringIO()
     cb = attach(

@@ -204,6 +204,11 @@ def test_quality_quick_end_to_end(tmp_path):
         figs["model"]["precision_at_10"] - figs["mfcc_baseline"]["precision_at_10"]
     )
     assert "precision@10" in r.stdout and "MFCC" in r.stdout
+    from samplevae.modeldir import ModelDir
+
+    best = ModelDir(figs["logdir"]).train_state().get("best")  # QUICK_STEPS validate
+    assert best is not None and figs["model"]["scored_step"] == best["step"]
+    assert f"scored: the best checkpoint, step {figs['model']['scored_step']}" in r.stdout
     assert "precision_at_10_no_twins" not in figs["model"]  # no manifest.csv: no twin groups
 
     again = tmp_path / "again.json"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from samplevae.demo import smoke_run_params
-from samplevae.errors import ModelError
+from samplevae.errors import ModelError, ParameterError
 from samplevae.io import sha256_file
 from samplevae.model import build_model
 from samplevae.modeldir import MANIFEST_FILE, ModelDir
@@ -318,6 +318,45 @@ def test_flipped_bytes_in_the_only_checkpoint_are_a_clear_error(md):
 def test_cut_off_manifest_counts_as_damage(md, saved):
     _cut(_ckpt(md, 20) / MANIFEST_FILE)
     assert _same_weights(ModelDir(md.path).load_model(), saved[1][10])
+
+
+# ---- the best checkpoint ---------------------------------------------------------------------
+
+
+def _record_best(md: ModelDir, best_step: int) -> None:
+    """Re-save the newest checkpoint (step 20, same weights) recording ``best_step`` as best."""
+    model = _compiled_model(md.params)
+    md.restore_checkpoint(model)
+    md.save_checkpoint(model, {"step": 20, "best": {"step": best_step, "val_loss": 1.0}})
+
+
+def test_best_checkpoint_is_what_readers_load_when_asked(md, saved):
+    _record_best(md, 10)
+    best = ModelDir(md.path, checkpoint="best")
+    assert best.best_checkpoint() == _ckpt(md, 10) and best.step == 10
+    model = best.load_model()
+    assert model.step == 10 and _same_weights(model, saved[1][10])
+    assert best.weights_path == _ckpt(md, 10) / "model.weights.h5"
+    assert best.weights_fingerprint() == sha256_file(best.weights_path)[:16]
+    last = ModelDir(md.path)  # the default, and what training resumes from
+    assert last.step == 20 and _same_weights(last.load_model(), saved[1][20])
+    assert last.weights_fingerprint() != best.weights_fingerprint()
+    state, iterations, _ = _restored_iterations(best, best.params)
+    assert state["step"] == 20 and iterations == 20  # resuming never goes back to the best
+    with pytest.raises(ParameterError, match="checkpoint must be one of best, last"):
+        ModelDir(md.path, checkpoint="newest")
+
+
+def test_without_a_recorded_best_or_with_it_damaged_readers_get_the_newest(md, saved, caplog):
+    assert ModelDir(md.path, checkpoint="best").best_checkpoint() is None  # none recorded
+    assert _same_weights(ModelDir(md.path, checkpoint="best").load_model(), saved[1][20])
+    _record_best(md, 10)
+    _flip_weight_bytes(_ckpt(md, 10) / "model.weights.h5")
+    fresh = ModelDir(md.path, checkpoint="best")
+    with caplog.at_level(logging.WARNING, logger="samplevae.modeldir"):
+        assert fresh.step == 20 and _same_weights(fresh.load_model(), saved[1][20])
+    assert "the best checkpoint (step 10) is damaged" in caplog.text
+    assert "using the newest (step 20)" in caplog.text
 
 
 # ---- case 7: a half-written last line of metrics.jsonl --------------------------------------

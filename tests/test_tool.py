@@ -421,3 +421,42 @@ def test_cli_library_generate_similar_predict(
     assert code == 0 and [set(r["probabilities"]) for r in rows] == [set(DRUM_CLASSES)] * 2
     code, out = _cli(capsys, "predict", "--logdir", m, kick, "--no-progress")
     assert code == 0 and out.startswith(kick)
+
+
+def test_tool_and_cli_use_the_best_checkpoint_unless_told_last(
+    tiny_model_dir, kit_dir, tmp_path, capsys
+):
+    import keras
+
+    from samplevae.modeldir import ModelDir
+    from samplevae.tool import SoundSampleTool
+
+    # a run whose newest checkpoint (a worse validation) is not its best
+    d = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, d)
+    md = ModelDir(d)
+    best_step = md.train_state()["best"]["step"]
+    assert (md.checkpoints_dir / f"step-{best_step:08d}").is_dir()  # training kept it
+    model = md.load_model()
+    model.compile(optimizer=keras.optimizers.Adam())
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    md.save_checkpoint(model, {"step": 999, "best": md.train_state()["best"]})
+    kick = str(kit_dir / "kick" / "kick_000.wav")
+
+    best = SoundSampleTool(d, progress=False)
+    last = SoundSampleTool(d, progress=False, checkpoint="last")
+    original = SoundSampleTool(tiny_model_dir, progress=False, checkpoint="best")
+    assert best.model.step == best_step and last.model.step == 999
+    np.testing.assert_allclose(best.embed(kick), original.embed(kick), atol=1e-5)
+    assert not np.allclose(best.embed(kick), last.embed(kick), atol=1e-3)
+
+    runs = {}
+    for which in ("best", "last"):
+        code, out = _cli(
+            capsys, "predict", "--logdir", str(d), kick, "--json", "--checkpoint", which
+        )
+        assert code == 0
+        runs[which] = json.loads(out)[0]["probabilities"]
+    expected = dict(zip(best.class_names, best.predict(kick)[0], strict=True))
+    assert runs["best"] == pytest.approx(expected, abs=1e-4)
+    assert runs["best"] != pytest.approx(runs["last"], abs=1e-4)

@@ -14,6 +14,13 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         required=True,
         help="model directory (from samplevae train) or a shipped model's name (samplevae models)",
     )
+    p.add_argument(
+        "--checkpoint",
+        choices=("best", "last"),
+        default="best",
+        help="the weights to use: best = the lowest validation loss of the run (default), "
+        "last = the newest checkpoint",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -117,7 +124,7 @@ def _tool(args, with_library: bool = False):
     from samplevae.segment import SegmentParams
     from samplevae.tool import SoundSampleTool
 
-    kwargs = {"progress": not args.no_progress}
+    kwargs = {"progress": not args.no_progress, "checkpoint": getattr(args, "checkpoint", "best")}
     if with_library:
         seg = None
         if args.segmentation:
