@@ -60,6 +60,15 @@ def smoke_run_params(**train_overrides) -> RunParams:
     )
 
 
+def demo_run_params() -> RunParams:
+    """The demo's configuration: the default architecture; validation every 25 steps (not
+    100) so that the few hundred steps two CPU cores manage in the budget draw a curve, and
+    warm-up + cosine decay over the budget (the plateau rule never fires in so short a run)."""
+    return RunParams(
+        train=TrainParams(validate_every=25, schedule="cosine", warmup_steps=DEMO_WARMUP_STEPS)
+    )
+
+
 def is_smoke(smoke: bool | None = None) -> bool:
     return os.environ.get("SAMPLEVAE_SMOKE", "") == "1" if smoke is None else smoke
 
@@ -194,16 +203,7 @@ def prepare_workbench(
         state["smoke"] = smoke
         atomic_write_json(_state_path(out), state)
 
-    # The default architecture; validation every 25 steps (not 100) so that the ~250 steps two
-    # CPU cores manage in the budget draw a curve, and warm-up + cosine decay over the budget
-    # (the plateau rule never fires in so short a run).
-    run_params = (
-        smoke_run_params()
-        if smoke
-        else RunParams(
-            train=TrainParams(validate_every=25, schedule="cosine", warmup_steps=DEMO_WARMUP_STEPS)
-        )
-    )
+    run_params = smoke_run_params() if smoke else demo_run_params()
     try:
         load_dataset(name, ws)
     except DatasetError:

@@ -395,9 +395,13 @@ class ModelDir:
                 continue
         raise ModelError(f"{self.path}: checkpoints keep changing; cannot read the state")
 
-    def load_model(self) -> SampleVAE:
+    def load_model(self, precision: str = "float32") -> SampleVAE:
         """Build the model of ``params.json`` and load the weights of the checkpoint readers use
         (the newest intact one, or with ``checkpoint="best"`` the best).
+
+        ``precision``: the Keras dtype policy it computes in (weights stay float32; see
+        :class:`~samplevae.model.SampleVAE`); "mixed_bfloat16" halves the encoder's time on a
+        CPU with AMX.
 
         A damaged newer checkpoint is skipped with a warning (see :meth:`latest_checkpoint`).
 
@@ -410,7 +414,7 @@ class ModelDir:
         from samplevae.model import build_model
 
         params = self.params
-        model = build_model(params, n_classes=len(params.class_names))
+        model = build_model(params, n_classes=len(params.class_names), precision=precision)
         for attempt in range(3):
             ckpt = self._require_checkpoint()
             try:

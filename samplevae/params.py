@@ -387,7 +387,8 @@ class TrainParams(_JsonMixin):
     """Training loop settings; defaults are the original's.
 
     ``precision`` is the Keras mixed-precision policy of training, or "auto" (see
-    :data:`PRECISIONS`); it never changes the saved weights (float32) nor inference (float32).
+    :data:`PRECISIONS`); it never changes the saved weights (float32). (What the tool computes
+    in is its own ``precision``, see :class:`~samplevae.tool.SoundSampleTool`.)
     """
 
     batch_size: int = 64

@@ -94,6 +94,14 @@ class SoundSampleTool:
         reached (its newest checkpoint when it recorded none); ``"last"``: the newest
         checkpoint's (see :meth:`ModelDir.best_checkpoint
         <samplevae.modeldir.ModelDir.best_checkpoint>`)
+    precision : what the Keras model computes in: ``"auto"`` (default) = bfloat16 where the
+        hardware computes it natively (as training's ``precision="auto"``: a CPU with AMX or
+        AVX512-BF16, a recent GPU), else float32; or a policy of
+        :data:`~samplevae.params.POLICIES`. Weights stay float32. bfloat16 embeds twice as fast
+        on the 2-core AMX machine, its embeddings within ~0.2 % of float32's, the same
+        neighbours but for ~2 in 100 (docs/performance.md). With a ``model_loader`` it is the
+        loader's (the command line's numpy engine computes in float32). ``tool.precision``
+        says which is in use.
     """
 
     def __init__(
@@ -108,14 +116,27 @@ class SoundSampleTool:
         exact_threshold: int = 20000,
         model_loader: Callable[[Any], Any] | None = None,
         checkpoint: str = "best",
+        precision: str = "auto",
     ):
         from samplevae.modeldir import ModelDir
+        from samplevae.params import PRECISIONS
         from samplevae.pretrained import resolve_model_dir, user_cache_dir
 
+        if precision not in PRECISIONS:
+            raise ParameterError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         self.model_dir = ModelDir(resolve_model_dir(logdir), checkpoint=checkpoint)
         self.params = self.model_dir.params
         self.audio_params = self.params.audio
-        self.model = (model_loader or ModelDir.load_model)(self.model_dir)
+        if model_loader is not None:
+            self.model = model_loader(self.model_dir)
+            self.precision = getattr(self.model, "precision", "float32")
+        else:
+            from samplevae.training import effective_precision
+
+            self.precision = effective_precision(precision)
+            self.model = self.model_dir.load_model(precision=self.precision)
         self.progress = progress
         self.workers = workers
         self.exact_threshold = exact_threshold

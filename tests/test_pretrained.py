@@ -96,8 +96,12 @@ def test_loads_by_name_and_embeds_deterministically(drums_tool):
     first = drums_tool.embed(sig)
     assert first.shape == (drums_tool.latent_dim,)
     np.testing.assert_array_equal(drums_tool.embed(sig), first)
-    # the embedding recorded when the model was shipped: the weights load into the right layers
-    np.testing.assert_allclose(first, info["reference_embedding"], rtol=1e-3, atol=1e-3)
+    # the embedding recorded (in float32) when the model was shipped: the weights load into
+    # the right layers; the default precision (bfloat16 where the CPU has it) comes close
+    rec = np.asarray(info["reference_embedding"])
+    exact = SoundSampleTool("drums", progress=False, precision="float32")
+    np.testing.assert_allclose(exact.embed(sig), rec, rtol=1e-3, atol=1e-3)
+    assert np.linalg.norm(first - rec) / np.linalg.norm(rec) < 0.02
     again = SoundSampleTool("drums", progress=False)  # a fresh load embeds the same
     np.testing.assert_allclose(again.embed(sig), first, rtol=1e-5, atol=1e-5)
     assert drums_tool.model_dir.path == PACKAGE_DIR / "drums"
@@ -107,7 +111,7 @@ def test_loads_by_name_and_embeds_deterministically(drums_tool):
 def test_general_model_loads_by_name_and_matches_its_record(cache):
     from samplevae.tool import SoundSampleTool
 
-    tool = SoundSampleTool("general", progress=False)
+    tool = SoundSampleTool("general", progress=False, precision="float32")  # as recorded
     assert tool.class_names == []
     sig = reference_signal(tool.audio_params.sample_rate, tool.audio_params.sample_sec)
     rec = model_info("general")["reference_embedding"]
