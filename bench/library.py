@@ -66,6 +66,9 @@ def main() -> None:
             f"{os.cpu_count()} cores"
         )
         rows = []
+        # warm-up: TensorFlow's first model and ops in this process, for neither precision
+        SoundSampleTool(logdir, library_dir=tmp / "kit" / "kick", progress=False)
+        shutil.rmtree(Path(logdir) / "libraries")
         print(f"load average (1 min): {os.getloadavg()[0]:.2f}")
         tools = {}
         # float32, then the default (precision="auto": bfloat16 where the CPU computes it)
