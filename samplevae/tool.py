@@ -96,7 +96,8 @@ class SoundSampleTool:
         <samplevae.modeldir.ModelDir.best_checkpoint>`)
     precision : what the Keras model computes in: ``"auto"`` (default) = bfloat16 where the
         hardware computes it natively (as training's ``precision="auto"``: a CPU with AMX or
-        AVX512-BF16, a recent GPU), else float32; or a policy of
+        AVX512-BF16, a recent GPU), else float32, and float32 for a model whose own
+        ``train.precision`` is "float32" (a tiny model runs faster so); or a policy of
         :data:`~samplevae.params.POLICIES`. Weights stay float32. bfloat16 embeds twice as fast
         on the 2-core AMX machine, its embeddings within ~0.2 % of float32's, the same
         neighbours but for ~2 in 100 (docs/performance.md). With a ``model_loader`` it is the
@@ -135,6 +136,8 @@ class SoundSampleTool:
         else:
             from samplevae.training import effective_precision
 
+            if precision == "auto" and self.params.train.precision == "float32":
+                precision = "float32"  # the model's own choice (e.g. a tiny config: faster so)
             self.precision = effective_precision(precision)
             self.model = self.model_dir.load_model(precision=self.precision)
         self.progress = progress

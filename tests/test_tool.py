@@ -467,13 +467,23 @@ def test_tool_and_cli_use_the_best_checkpoint_unless_told_last(
 
 
 def test_precision_auto_follows_the_hardware_and_bfloat16_embeds_nearly_as_float32(
-    tiny_model_dir, kit_dir
+    tiny_model_dir, kit_dir, tmp_path
 ):
+    from samplevae.modeldir import ModelDir
     from samplevae.tool import SoundSampleTool
     from samplevae.training import effective_precision
 
+    # the tiny model's params ask for float32 (faster at that size): "auto" follows them
     auto = SoundSampleTool(tiny_model_dir, progress=False)
-    assert auto.precision == effective_precision("auto") == auto.model.precision
+    assert auto.model_dir.params.train.precision == "float32"
+    assert auto.precision == "float32" == auto.model.precision
+    # a model trained at "auto" computes as the hardware allows
+    d = tmp_path / "auto_model"
+    shutil.copytree(tiny_model_dir, d)
+    md = ModelDir(d)
+    md.save_params(md.params.replace(train=md.params.train.replace(precision="auto")))
+    hw = SoundSampleTool(d, progress=False)
+    assert hw.precision == effective_precision("auto") == hw.model.precision
     f32 = SoundSampleTool(tiny_model_dir, progress=False, precision="float32")
     bf16 = SoundSampleTool(tiny_model_dir, progress=False, precision="mixed_bfloat16")
     assert (f32.precision, bf16.precision) == ("float32", "mixed_bfloat16")
