@@ -56,6 +56,7 @@ def main() -> None:
 
     from samplevae.synth import make_kit
     from samplevae.tool import SoundSampleTool
+    from samplevae.training import effective_precision
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -72,7 +73,12 @@ def main() -> None:
         print(f"load average (1 min): {os.getloadavg()[0]:.2f}")
         tools = {}
         # float32, then the default (precision="auto": bfloat16 where the CPU computes it)
-        for precision in ("float32", "auto"):
+        precisions = ["float32"]
+        if effective_precision("auto") != "float32":
+            precisions.append("auto")
+        else:
+            print("precision='auto' is float32 here (no bfloat16 in this CPU)")
+        for precision in precisions:
             shutil.rmtree(Path(logdir) / "libraries", ignore_errors=True)
             for label in ("cold (decode + features + embed)", "cached (re-open)"):
                 t0 = time.perf_counter()
@@ -83,9 +89,6 @@ def main() -> None:
                 assert len(tool.library) == len(files), tool.library.skipped[:3]
                 rows.append((f"{label}, {tool.precision}", dt, len(files) / dt))
             tools[tool.precision] = tool
-            if precision == "auto" and tool.precision == "float32":
-                rows = rows[:2]  # "auto" is float32 on this machine: nothing new
-                print("precision='auto' is float32 here (no bfloat16 in this CPU)")
         # The console script, cold (cache deleted): a fresh process with the numpy engine, so
         # the workers are forked before TensorFlow loads (for the first full encoder batch).
         shutil.rmtree(Path(logdir) / "libraries")

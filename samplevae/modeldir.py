@@ -308,24 +308,29 @@ class ModelDir:
         trained before this was recorded) or when that checkpoint is gone or damaged (then a
         warning says so).
         """
-        found, _ = self._intact_checkpoint()
-        if found is None:
+        best = self._best_of(self._intact_checkpoint()[0])
+        return best[1] if best else None
+
+    def _best_of(self, newest: tuple[int, Path] | None) -> tuple[int, Path] | None:
+        """``(step, folder)`` of the best checkpoint that ``newest`` (the newest intact
+        ``(step, folder)``) records, if it is there and intact; else None."""
+        if newest is None:
             return None
         try:
-            best = _read_json(found[1] / STATE_FILE).get("best")
+            best = _read_json(newest[1] / STATE_FILE).get("best")
         except (FileNotFoundError, ModelError):
             return None
         if not isinstance(best, dict) or not isinstance(best.get("step"), int):
             return None
-        if best["step"] == found[0]:
-            return found[1]
+        if best["step"] == newest[0]:
+            return newest
         ckpt = dict(self.checkpoints()).get(best["step"])
         try:
             reason = "missing" if ckpt is None else self.checkpoint_damage(ckpt)
         except FileNotFoundError:
             reason = "missing"
         if reason is not None:
-            key = ("best", str(found[1]), reason)
+            key = ("best", str(newest[1]), reason)
             if key not in self._reported:
                 self._reported.add(key)
                 log.warning(
@@ -333,27 +338,22 @@ class ModelDir:
                     self.path,
                     best["step"],
                     "gone" if reason == "missing" else f"damaged ({reason})",
-                    found[0],
+                    newest[0],
                 )
             return None
-        return ckpt
+        return best["step"], ckpt
 
     def _selected(self) -> tuple[int, Path] | None:
         """``(step, folder)`` of the checkpoint readers use (see ``checkpoint``), or None."""
         found, _ = self._intact_checkpoint()
-        if found is not None and self.checkpoint == "best":
-            best = self.best_checkpoint()
-            if best is not None:
-                return int(_CKPT_RE.match(best.name).group(1)), best
+        if self.checkpoint == "best":
+            return self._best_of(found) or found
         return found
 
     def _require_checkpoint(self) -> Path:
         _ = self.params  # a clear error first if this is not a model directory at all
-        if self.checkpoint == "best":
-            best = self.best_checkpoint()
-            if best is not None:
-                return best
-        return self._newest_intact_or_raise()[1]
+        found = self._selected()
+        return found[1] if found else self._newest_intact_or_raise()[1]
 
     @property
     def weights_path(self) -> Path:

@@ -14,9 +14,11 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         required=True,
         help="model directory (from samplevae train) or a shipped model's name (samplevae models)",
     )
+    from samplevae.modeldir import CHECKPOINT_CHOICES
+
     p.add_argument(
         "--checkpoint",
-        choices=("best", "last"),
+        choices=CHECKPOINT_CHOICES,
         default="best",
         help="the weights to use: best = the lowest validation loss of the run (default), "
         "last = the newest checkpoint",
