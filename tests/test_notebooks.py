@@ -79,13 +79,15 @@ TF_LOG = re.compile(
 
 
 def _text(outputs) -> str:
-    parts = []
+    """A cell's text as Jupyter shows it: stream chunks run together (ipykernel may flush
+    one print in two chunks); each rich output on a line of its own."""
+    text = ""
     for out in outputs:
         if out.get("output_type") == "stream":
-            parts.append(out.get("text", ""))
+            text += out.get("text", "")
         elif "data" in out:
-            parts.append(str(out["data"].get("text/plain", "")))
-    return "\n".join(parts)
+            text += "\n" + str(out["data"].get("text/plain", "")) + "\n"
+    return text
 
 
 @pytest.fixture(scope="module")
