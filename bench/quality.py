@@ -11,6 +11,13 @@ unseen validation kits the way a user meets them, through ``SoundSampleTool``:
   sound's own other velocities are trivially near and same-class;
 - the same figures for the MFCC baseline (20 MFCCs + deltas, mean and std over time,
   standardised on the training files; logistic regression; Euclidean search);
+- the same precision@10 of ``find_similar(..., space="joint")`` (the latent vector and the
+  MFCC statistics of the model's log-mel features, half of the distance each) and of
+  ``space="mfcc"`` (those statistics alone);
+- precision@10 of a search in the latent vector and MFCC statistics side by side (each
+  standardised over the library; ``samplevae.evaluate.joint_space``), the latent taking
+  0, 0.25, 0.5 or 0.75 of the distance: with the baseline's MFCCs, and with MFCCs of the
+  model's own log-mel features (``samplevae.features.mfcc_stats_of_features``);
 - steps run, seconds, final learning rate.
 
     .venv/bin/python bench/realkits.py                         # once: builds the benchmark
@@ -50,6 +57,7 @@ DEFAULT_BUDGET = 900.0
 QUICK_STEPS = 30
 QUICK_TRAIN_PER_CLASS = 8
 QUICK_VALID_PER_CLASS = 4
+SHARES = (0.0, 0.25, 0.5, 0.75)  # the latent's shares of the distance in the joint searches
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -149,14 +157,17 @@ class SearchOnly:
         return self.tool.find_similar(*args, **kwargs)
 
 
-def evaluate_model(tool, paths, labels, *, k: int, groups, progress: bool) -> dict[str, Any]:
+def evaluate_model(
+    tool, paths, labels, *, k: int, groups, progress: bool, space: str = "latent"
+) -> dict[str, Any]:
     """:func:`samplevae.evaluate.evaluate_tool`; for a model without classes the
     precision@k figures only (``balanced_accuracy`` None, no per-class recall)."""
     from samplevae.evaluate import evaluate_tool
 
+    kw = dict(k=k, groups=groups, progress=progress, space=space)
     if tool.class_names:
-        return evaluate_tool(tool, paths, labels, k=k, groups=groups, progress=progress)
-    figs = evaluate_tool(SearchOnly(tool), paths, labels, k=k, groups=groups, progress=progress)
+        return evaluate_tool(tool, paths, labels, **kw)
+    figs = evaluate_tool(SearchOnly(tool), paths, labels, **kw)
     figs["balanced_accuracy"], figs["per_class_recall"] = None, {}
     return figs
 
@@ -182,6 +193,26 @@ def report_text(figs: dict[str, Any], k: int) -> str:
         lines.append(
             f"{title:<22}{_fmt(m[key]):>8}{_fmt(b[key]):>8}{_fmt(_diff(m[key], b[key])):>8}"
         )
+    for space, what in (("joint", "latent + log-mel MFCC statistics"), ("mfcc", "log-mel MFCC")):
+        mj = figs.get("search_spaces", {}).get(space)
+        if mj:
+            lines.append(f"find_similar(space={space!r}): {what}")
+            for key, title in rows[1:]:
+                lines.append(
+                    f"{'  ' + title.replace('precision', 'P'):<22}{_fmt(mj[key]):>8}{_fmt(b[key]):>8}"
+                    f"{_fmt(_diff(mj[key], b[key])):>8}"
+                )
+    for which, what in (("mfcc", "the baseline's MFCC"), ("logmel_mfcc", "log-mel MFCC")):
+        if which not in figs.get("joint_search", {}):
+            continue
+        lines.append(f"search in latent + {what} statistics, by the latent's share:")
+        for share, j in figs["joint_search"][which].items():
+            for key, title in rows[1:]:
+                short = title.replace("precision", "P")
+                lines.append(
+                    f"{'  ' + share + '  ' + short:<22}{_fmt(j[key]):>8}{_fmt(b[key]):>8}"
+                    f"{_fmt(_diff(j[key], b[key])):>8}"
+                )
     lines.append("recall per class:")
     for c in m["per_class_recall"] or b["per_class_recall"]:
         lines.append(
@@ -257,9 +288,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from samplevae.audio import load_audio
     from samplevae.dataset import Workspace, load_dataset, make_dataset
     from samplevae.demo import smoke_run_params
-    from samplevae.evaluate import evaluate_mfcc_baseline
+    from samplevae.evaluate import evaluate_mfcc_baseline, joint_search_figures, mfcc_features
+    from samplevae.features import features, mfcc_stats_of_features
     from samplevae.modeldir import ModelDir
 
     progress = not args.no_progress
@@ -362,12 +397,22 @@ def run(args: argparse.Namespace) -> int:
     model_figs = evaluate_model(tool, paths, labels, k=args.k, groups=groups, progress=progress)
     model_figs["seconds"] = round(time.monotonic() - t0, 1)
     model_figs["scored_step"] = tool.model_dir.step  # the best checkpoint, as the tool loads
+    # find_similar(space="joint" | "mfcc"): latent + MFCC statistics of the model's log-mel
+    # features, or those alone
+    spaces = {}
+    for space in ("joint", "mfcc"):
+        f = evaluate_model(
+            tool, paths, labels, k=args.k, groups=groups, progress=progress, space=space
+        )
+        spaces[space] = {key: v for key, v in f.items() if key.startswith("precision_at_")}
     if ds is not None:
         train_entries = [(e.path, e.label) for e in ds.split("train") if not e.silent]
     else:  # the dataset is gone: every file of the train kits
         train_entries = class_files(train_dir)
+    train_paths = [p for p, _ in train_entries]
+    mfcc_test = mfcc_features(paths, tool.audio_params, progress=progress)
     base_figs = evaluate_mfcc_baseline(
-        [p for p, _ in train_entries],
+        train_paths,
         [c for _, c in train_entries],
         paths,
         labels,
@@ -375,7 +420,25 @@ def run(args: argparse.Namespace) -> int:
         test_groups=groups,
         audio_params=tool.audio_params,
         progress=progress,
+        features=(mfcc_features(train_paths, tool.audio_params, progress=progress), mfcc_test),
     )
+    # Search in the latent vector and the MFCC statistics together (both standardised over
+    # the library): the library's own embedding of each file, as find_similar uses it.
+    # Both: librosa's MFCCs (the baseline's), and MFCCs of the model's own log-mel features
+    # (what a library could store at no extra decoding).
+    latent = np.stack([tool.library.embeddings[tool.library.entries_of(p)[0]] for p in paths])
+    ap = tool.audio_params
+    logmel_mfcc = np.stack(
+        [mfcc_stats_of_features(features(load_audio(p, ap), ap), ap) for p in paths]
+    )
+    joint = {
+        "mfcc": joint_search_figures(
+            latent, mfcc_test, labels, shares=SHARES, k=args.k, groups=groups
+        ),
+        "logmel_mfcc": joint_search_figures(
+            latent, logmel_mfcc, labels, shares=SHARES, k=args.k, groups=groups
+        ),
+    }
     figs = {
         "bench": str(bench),
         "logdir": str(logdir),
@@ -386,6 +449,8 @@ def run(args: argparse.Namespace) -> int:
         "training": training,
         "model": model_figs,
         "mfcc_baseline": base_figs,
+        "joint_search": joint,
+        "search_spaces": spaces,
         "margin": {
             key: _diff(model_figs[key], base_figs[key])
             for key in model_figs

@@ -11,7 +11,9 @@ The figures the real-drum benchmark (``bench/quality.py``) reports, for any labe
   against a library of the same files);
 - the baseline every figure is compared with: :func:`mfcc_stats` (20 MFCCs and their deltas,
   mean and standard deviation over time), :class:`MfccBaseline` (standardised on the training
-  files; logistic regression; Euclidean search) and :func:`evaluate_mfcc_baseline`.
+  files; logistic regression; Euclidean search) and :func:`evaluate_mfcc_baseline`;
+- :func:`joint_space`: a search space of two descriptors (the latent vector and the MFCC
+  statistics), each standardised over the library and weighted by a share of the distance.
 
 Imports without TensorFlow; scikit-learn is imported by the baseline only.
 """
@@ -39,6 +41,8 @@ __all__ = [
     "mfcc_features",
     "MfccBaseline",
     "evaluate_mfcc_baseline",
+    "joint_space",
+    "joint_search_figures",
     "evaluate_tool",
     "N_MFCC",
 ]
@@ -208,12 +212,20 @@ def evaluate_mfcc_baseline(
     test_groups: Sequence | None = None,
     audio_params: AudioParams | None = None,
     progress: bool = False,
+    features: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The baseline's balanced accuracy, per-class recall and precision@k on the test files
     (its search library: all test files, each query excluding itself). With ``test_groups``
-    also ``precision_at_<k>_no_twins``: each query's own group left out of its neighbours."""
-    x_train = mfcc_features(train_paths, audio_params, progress=progress)
-    x_test = mfcc_features(test_paths, audio_params, progress=progress)
+    also ``precision_at_<k>_no_twins``: each query's own group left out of its neighbours.
+    ``features``: the :func:`mfcc_features` of the train and test files, if already taken."""
+    if features is None:
+        features = (
+            mfcc_features(train_paths, audio_params, progress=progress),
+            mfcc_features(test_paths, audio_params, progress=progress),
+        )
+    x_train, x_test = features
+    if len(x_train) != len(train_paths) or len(x_test) != len(test_paths):
+        raise ParameterError("features: one row per train and per test file")
     base = MfccBaseline().fit(x_train, train_labels)
     pred = base.predict(x_test)
     z = base.transform(x_test)
@@ -222,6 +234,38 @@ def evaluate_mfcc_baseline(
         None if test_groups is None else neighbour_labels(z, list(test_labels), k, test_groups)
     )
     return _figures(list(test_labels), pred, nb, k, nb_other)
+
+
+def joint_space(blocks: Sequence[np.ndarray], shares: Sequence[float]) -> np.ndarray:
+    """Rows of several descriptors of the same files side by side, for Euclidean search: a
+    :class:`~samplevae.search.JointSpace` fitted on them (each block standardised over the
+    rows, weighted by its share of the distance)."""
+    from samplevae.search import JointSpace
+
+    return JointSpace(shares).fit(blocks).transform(blocks)
+
+
+def joint_search_figures(
+    latent: np.ndarray,
+    mfcc: np.ndarray,
+    labels: Sequence,
+    *,
+    shares: Sequence[float] = (0.25, 0.5, 0.75),
+    k: int = 10,
+    groups: Sequence | None = None,
+) -> dict[str, dict[str, float]]:
+    """Precision@k (and ``_no_twins`` with ``groups``) of Euclidean search in
+    :func:`joint_space` ``([latent, mfcc])``, for each latent share of the distance
+    (``{"0.5": {...}}``; share 1 is the latent alone, 0 the MFCC statistics alone)."""
+    out: dict[str, dict[str, float]] = {}
+    for share in shares:
+        z = joint_space([latent, mfcc], [share, 1.0 - share])
+        figs = {f"precision_at_{k}": precision_at_k(labels, neighbour_labels(z, labels, k), k)}
+        if groups is not None:
+            nb = neighbour_labels(z, labels, k, groups)
+            figs[f"precision_at_{k}_no_twins"] = precision_at_k(labels, nb, k)
+        out[f"{share:g}"] = figs
+    return out
 
 
 def _figures(
@@ -254,9 +298,10 @@ def evaluate_tool(
     label_of: Callable[[str], Any] | Mapping[str, Any] | None = None,
     groups: Sequence | None = None,
     progress: bool = False,
+    space: str = "latent",
 ) -> dict[str, Any]:
     """A trained tool's balanced accuracy and per-class recall of ``predict`` on ``paths``, and
-    its precision@k of ``find_similar(path, k, exclude_self=True)``.
+    its precision@k of ``find_similar(path, k, exclude_self=True, space=space)``.
 
     The tool's library must hold the files being scored (``SoundSampleTool(logdir,
     library_dir=<their folder>)``). ``labels`` are the classes of ``paths`` (default: the
@@ -299,7 +344,9 @@ def evaluate_tool(
         disable=not progress,
     ):
         preds.append(tool.predict(p)[1])
-        res = tool.find_similar(p, num_similar=k + extra, display=False, exclude_self=True)
+        res = tool.find_similar(
+            p, num_similar=k + extra, display=False, exclude_self=True, space=space
+        )
         neighbours.append([lookup(f) for f in res.files[:k]])
         if group_by_real is not None:
             others.append(

@@ -36,6 +36,7 @@ __all__ = [
     "features",
     "audio_from_features",
     "mel_basis",
+    "mfcc_stats_of_features",
     "FeatureCache",
     "encode_cache_entry",
     "FileFeature",
@@ -187,6 +188,43 @@ def features(audio: np.ndarray, params: AudioParams | None = None) -> np.ndarray
     db = 10.0 * np.log10(np.maximum(power, _AMIN) / peak)
     scaled = (np.maximum(db, -params.top_db) + params.top_db) / params.top_db
     return scaled.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II ``[n_out, n_in]`` (``scipy.fft.dct(x, norm="ortho")[:n_out]``)."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    m = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    m[0] /= np.sqrt(2.0)
+    return m
+
+
+def mfcc_stats_of_features(
+    feats: np.ndarray, params: AudioParams | None = None, n_mfcc: int = 20
+) -> np.ndarray:
+    """``[4 * n_mfcc]`` float32: mean and standard deviation over time of the MFCCs of a
+    :func:`features` spectrogram and of their frame-to-frame deltas (a timbre summary
+    that costs no second pass over the audio, ~0.1 ms a clip). ``feats``:
+    ``[n_mels, n_frames]`` or a batch ``[n, n_mels, n_frames]``."""
+    params = params or AudioParams()
+    x = np.asarray(feats, dtype=np.float32)
+    batch = x.ndim == 3
+    x = x if batch else x[None]
+    if x.shape[2] < 2:
+        raise ParameterError(f"MFCC statistics need at least 2 frames, got {x.shape[2]}")
+    dct = _dct_matrix(n_mfcc, x.shape[1]).astype(np.float32)
+    top = np.float32(params.top_db)
+    # the DCT of the dB below the clip's peak, top_db * (x - 1), as the DCT is linear
+    mfcc = top * (dct @ x) - (top * dct.sum(axis=1))[None, :, None]
+    delta = np.empty_like(mfcc)  # np.gradient along time: central, one-sided at the ends
+    delta[:, :, 1:-1] = 0.5 * (mfcc[:, :, 2:] - mfcc[:, :, :-2])
+    delta[:, :, 0] = mfcc[:, :, 1] - mfcc[:, :, 0]
+    delta[:, :, -1] = mfcc[:, :, -1] - mfcc[:, :, -2]
+    out = np.concatenate(
+        [mfcc.mean(axis=2), mfcc.std(axis=2), delta.mean(axis=2), delta.std(axis=2)], axis=1
+    )
+    return out if batch else out[0]
 
 
 #: dB per neper of amplitude: a magnitude factor exp(x) is ``DB_PER_NEPER * x`` dB.

@@ -28,20 +28,26 @@ import numpy as np
 
 from samplevae.audio import load_audio
 from samplevae.errors import AudioLoadError, SampleVAEError
-from samplevae.features import features, use_scipy
+from samplevae.features import features, mfcc_stats_of_features, use_scipy
 from samplevae.io import atomic_save_npz
 from samplevae.params import AudioParams, params_hash
 from samplevae.segment import SegmentParams, segment_file
 
-__all__ = ["Library", "LibraryStats", "library_key"]
+__all__ = ["Library", "LibraryStats", "library_key", "SEARCH_SPACES", "JOINT_SHARE"]
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the entries' MFCC statistics (``timbre``) beside the embeddings
 SAVE_EVERY = 2.0  # seconds between progress saves of a long library build (at least)
 #: With ``workers=None``, fewer files than this are computed in this process when workers
 #: would have to be spawned: measured on 2 cores, 200 files took 1.6 s in-process and 3.5 s
 #: with spawned workers (most of it their start-up); at 900 files the two were level.
 SPAWN_SERIAL_BELOW = 400
+#: What ``find_similar(space=)`` searches: the latent space, latent + MFCC statistics, or
+#: the MFCC statistics alone.
+SEARCH_SPACES = ("latent", "joint", "mfcc")
+#: The latent's share of a joint-space distance (the MFCC statistics take the rest): set a
+#: priori at half; bench/quality.py prints 0, 0.25, 0.5 and 0.75 beside it.
+JOINT_SHARE = 0.5
 
 
 @dataclass
@@ -92,6 +98,9 @@ class Library:
     paths : list of str [n_entries], file of each entry
     onsets : np.ndarray [n_entries], float64 seconds where each entry starts in its file
     embeddings : np.ndarray [n_entries, latent_dim], float32
+    timbre : np.ndarray [n_entries, 80], float32, or None: the MFCC statistics of each entry's
+        features (:func:`samplevae.features.mfcc_stats_of_features`), for
+        :meth:`search_joint`
     skipped : list of (path, reason) for files that could not be used
     stats : LibraryStats of the last open
     """
@@ -108,17 +117,24 @@ class Library:
         stats=None,
         exact_threshold: int = 20000,
         real_paths=None,
+        timbre=None,
     ):
         self.roots = list(roots)
         self.paths = list(paths)
         self.onsets = np.asarray(onsets, dtype=np.float64)
         self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.timbre = None if timbre is None else np.asarray(timbre, dtype=np.float32)
+        if self.timbre is not None and len(self.timbre) != len(self.embeddings):
+            raise SampleVAEError(
+                f"{len(self.timbre)} timbre rows for {len(self.embeddings)} embeddings"
+            )
         self.skipped = list(skipped)
         self.segmentation = segmentation
         self.cache_path = cache_path
         self.stats = stats or LibraryStats()
         self.exact_threshold = exact_threshold
         self._index = None
+        self._joint: dict[float, tuple] = {}  # latent share -> (JointSpace, its index)
         # resolved path of each entry's file (given by open(), else resolved on first use)
         self._real_paths = list(real_paths) if real_paths is not None else None
         self._ids_of: dict[str, np.ndarray] | None = None
@@ -145,6 +161,37 @@ class Library:
     def search(self, queries: np.ndarray, k: int, exclude=None) -> tuple[np.ndarray, np.ndarray]:
         """Ids ``[m, k]`` and Euclidean distances ``[m, k]`` of the nearest entries."""
         return self.index.query(queries, k, exclude=exclude)
+
+    def search_joint(
+        self,
+        queries: np.ndarray,
+        timbre: np.ndarray,
+        k: int,
+        exclude=None,
+        *,
+        share: float = JOINT_SHARE,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`search`, in the latent vectors and the MFCC statistics together
+        (:class:`~samplevae.search.JointSpace`, fitted on this library): ``queries``
+        ``[m, latent_dim]`` and their ``timbre`` ``[m, 80]``; the latent takes ``share`` of
+        the distance (0: the MFCC statistics alone)."""
+        if self.timbre is None:
+            raise SampleVAEError("this library holds no MFCC statistics: open it again to add them")
+        share = float(share)
+        if not 0.0 <= share <= 1.0:
+            raise SampleVAEError(f"share must be in [0, 1], got {share}")
+        if share not in self._joint:
+            from samplevae.search import JointSpace, NearestNeighbors
+
+            if len(self) == 0:
+                raise SampleVAEError(f"library {self.roots} has no usable entries")
+            space = JointSpace([share, 1.0 - share]).fit([self.embeddings, self.timbre])
+            rows = space.transform([self.embeddings, self.timbre]).astype(np.float32)
+            index = NearestNeighbors(exact_threshold=self.exact_threshold).fit(rows)
+            self._joint[share] = (space, index)
+        space, index = self._joint[share]
+        q = space.transform([np.atleast_2d(queries), np.atleast_2d(timbre)]).astype(np.float32)
+        return index.query(q, k, exclude=exclude)
 
     def entries_of(self, path: str | Path) -> np.ndarray:
         """Entry ids of one file (all its segments)."""
@@ -216,7 +263,7 @@ class Library:
         same_weights = old is not None and old["weights"] == weights_fingerprint
 
         stats = LibraryStats(reembedded=old is not None and not same_weights)
-        build = _Build(files, embed)
+        build = _Build(files, embed, audio)
         todo: list[tuple[str, list[float] | None]] = []
         for shown, real in files:
             sig = _signature(real)
@@ -234,6 +281,7 @@ class Library:
                     build.rows[real] = (
                         prev["onsets"],
                         old["embeddings"][prev["start"] : prev["stop"]],
+                        old["timbre"][prev["start"] : prev["stop"]],
                     )
                     stats.reused += 1
                 else:  # keep the segmentation, embed again
@@ -324,6 +372,7 @@ class Library:
             stats,
             exact_threshold,
             real_paths=snap.paths,
+            timbre=snap.timbre,
         )
         if cache_path is not None and (todo or stats.removed or old is None):
             _write_cache(cache_path, real_roots, segmentation, snap, audio, weights_fingerprint)
@@ -378,15 +427,18 @@ class _Snapshot:
     onsets: list[float]
     embeddings: np.ndarray
     file_meta: dict
+    timbre: np.ndarray
 
 
 class _Build:
-    """The state of one open: rows per real path (features until embedded), errors, sigs."""
+    """The state of one open: rows per real path ``(onsets, features until embedded, MFCC
+    statistics)``, errors, sigs."""
 
-    def __init__(self, files: list[tuple[str, str]], embed):
+    def __init__(self, files: list[tuple[str, str]], embed, audio: AudioParams):
         self.files = files
         self.embed = embed
-        self.rows: dict[str, tuple[list[float], np.ndarray]] = {}
+        self.audio = audio
+        self.rows: dict[str, tuple[list[float], np.ndarray, np.ndarray]] = {}
         self.sigs: dict[str, tuple[int, int]] = {}
         self.errors: dict[str, str] = {}
         self.pending: list[str] = []  # paths whose rows still hold features
@@ -394,7 +446,7 @@ class _Build:
 
     def add(self, path: str, onsets: list[float], feats: np.ndarray) -> None:
         """Features of one file, embedded by the next :meth:`embed_pending`."""
-        self.rows[path] = (onsets, feats)
+        self.rows[path] = (onsets, feats, mfcc_stats_of_features(feats, self.audio))
         self.pending.append(path)
         self.n_pending += feats.shape[0]
 
@@ -408,8 +460,8 @@ class _Build:
         emb = np.asarray(self.embed(batch), dtype=np.float32)
         start = 0
         for f in pending:
-            onsets, x = rows[f]
-            rows[f] = (onsets, emb[start : start + x.shape[0]])
+            onsets, x, timbre = rows[f]
+            rows[f] = (onsets, emb[start : start + x.shape[0]], timbre)
             start += x.shape[0]
         self.pending, self.n_pending = [], 0
 
@@ -426,11 +478,11 @@ class _Build:
         """Entries of the files done so far (embedded), in file order, and their cache meta."""
         paths: list[str] = []
         onsets_all: list[float] = []
-        embs = []
+        embs, timbres = [], []
         meta = {}
         for _, f in self.files:
             if f in self.rows and self.rows[f][1].ndim == 2:
-                onsets, emb = self.rows[f]
+                onsets, emb, timbre = self.rows[f]
                 meta[f] = {
                     "sig": list(self.sigs[f]),
                     "onsets": onsets,
@@ -440,12 +492,18 @@ class _Build:
                 paths += [f] * len(onsets)
                 onsets_all += onsets
                 embs.append(emb)
+                timbres.append(timbre)
             elif f in self.errors and f in self.sigs:
                 meta[f] = {"sig": list(self.sigs[f]), "error": self.errors[f]}
         embeddings = (
             np.concatenate(embs).astype(np.float32) if embs else np.zeros((0, 0), dtype=np.float32)
         )
-        return _Snapshot(paths, onsets_all, embeddings, meta)
+        timbre = (
+            np.concatenate(timbres).astype(np.float32)
+            if timbres
+            else np.zeros((0, 0), dtype=np.float32)
+        )
+        return _Snapshot(paths, onsets_all, embeddings, meta, timbre)
 
 
 def _read_cache(path: Path, audio: AudioParams) -> dict | None:
@@ -457,10 +515,13 @@ def _read_cache(path: Path, audio: AudioParams) -> dict | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             embeddings = z["embeddings"]
+            timbre = z["timbre"] if "timbre" in z.files else None
         files = meta.get("files", {})
         if meta.get("format_version") != FORMAT_VERSION or meta.get("audio") != audio.key():
             return None
         n = len(embeddings)
+        if timbre is None or len(timbre) != n:
+            raise ValueError(f"{n} embeddings but timbre of shape {getattr(timbre, 'shape', None)}")
         for f, m in files.items():
             if "error" not in m and not (
                 0 <= m["start"] <= m["stop"] <= n and m["stop"] - m["start"] == len(m["onsets"])
@@ -468,6 +529,8 @@ def _read_cache(path: Path, audio: AudioParams) -> dict | None:
                 raise ValueError(f"entry of {f} points outside the {n} stored embeddings")
         if embeddings.size and not np.all(np.isfinite(embeddings)):
             raise ValueError("embeddings hold NaN or infinite values")
+        if timbre.size and not np.all(np.isfinite(timbre)):
+            raise ValueError("timbre holds NaN or infinite values")
     except (
         OSError,
         ValueError,
@@ -481,7 +544,12 @@ def _read_cache(path: Path, audio: AudioParams) -> dict | None:
             "library cache %s is unreadable (%s: %s); rebuilding it", path, type(e).__name__, e
         )
         return None
-    return {"weights": meta.get("weights"), "files": files, "embeddings": embeddings}
+    return {
+        "weights": meta.get("weights"),
+        "files": files,
+        "embeddings": embeddings,
+        "timbre": timbre,
+    }
 
 
 def _write_cache(
@@ -504,5 +572,6 @@ def _write_cache(
         path,
         meta=np.array(json.dumps(meta)),
         embeddings=snap.embeddings,
+        timbre=snap.timbre,
         onsets=np.asarray(snap.onsets, dtype=np.float64),
     )

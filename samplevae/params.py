@@ -375,10 +375,11 @@ SCHEDULES = ("plateau", "cosine", "auto")
 #: dynamic loss scaling, for GPUs). Saved weights are float32 whatever the precision.
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``TrainParams.precision``: a policy, or "auto" = mixed_bfloat16 where the hardware computes
-#: bfloat16 natively (a CPU with AVX512-BF16 or AMX, a GPU of compute capability >= 8.0), else
+#: bfloat16 fast (a CPU with AMX, a GPU of compute capability >= 8.0), else
 #: float32 (see ``samplevae.training.effective_precision``). On the 2-core AMX machine the
 #: default model trains 1.75x faster per step in bfloat16 with the same quality at equal steps
-#: (docs/performance.md); a tiny model is faster in float32.
+#: (docs/performance.md); on a CPU with AVX512-BF16 but no AMX it is 0.65x, and a tiny model
+#: is faster in float32.
 PRECISIONS = ("auto", *POLICIES)
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from samplevae.errors import ParameterError
 
-__all__ = ["NearestNeighbors", "recall_at_k"]
+__all__ = ["NearestNeighbors", "JointSpace", "recall_at_k"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,57 @@ _EPS32 = float(np.finfo(np.float32).eps)
 #: Exact search of up to this many numbers (entries x dimensions: 4096 x 64) measures every
 #: entry in numpy (~1 ms a query) instead of importing faiss (0.2-0.5 s of a CLI query).
 _NUMPY_EXACT_MAX = 4096 * 64
+
+
+class JointSpace:
+    """Several descriptors of the same entries side by side, for one Euclidean search.
+
+    :meth:`fit` standardises each block per dimension over the library's rows (no labels) and
+    scales it so that its expected share of a squared distance is ``shares[i]`` whatever its
+    dimension (by ``sqrt(share / dim)``); :meth:`transform` applies the same to queries.
+    """
+
+    def __init__(self, shares: Sequence[float]):
+        shares = [float(s) for s in shares]
+        if not shares or any(not s >= 0 for s in shares) or sum(shares) <= 0:
+            raise ParameterError(f"shares must be >= 0 and not all 0, got {shares}")
+        self.shares = shares
+        self.mean_: list[np.ndarray] = []
+        self.scale_: list[np.ndarray] = []
+
+    def fit(self, blocks: Sequence[np.ndarray]) -> JointSpace:
+        blocks = self._check(blocks)
+        if len(blocks[0]) == 0:
+            raise ParameterError("a joint space of no rows")
+        total = sum(self.shares)
+        self.mean_, self.scale_ = [], []
+        for x, share in zip(blocks, self.shares, strict=True):
+            std = x.std(axis=0)
+            self.mean_.append(x.mean(axis=0))
+            self.scale_.append(np.sqrt(share / (total * x.shape[1])) / np.where(std > 0, std, 1.0))
+        return self
+
+    def transform(self, blocks: Sequence[np.ndarray]) -> np.ndarray:
+        """``[n, sum of dims]`` float64 rows of the joint space."""
+        if not self.mean_:
+            raise ParameterError("fit the joint space first")
+        blocks = self._check(blocks)
+        for x, m in zip(blocks, self.mean_, strict=True):
+            if x.shape[1] != m.shape[0]:
+                raise ParameterError(f"a block of {x.shape[1]} dimensions, fitted on {m.shape[0]}")
+        return np.concatenate(
+            [(x - m) * s for x, m, s in zip(blocks, self.mean_, self.scale_, strict=True)], axis=1
+        )
+
+    def _check(self, blocks: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if len(blocks) != len(self.shares):
+            raise ParameterError(f"{len(blocks)} blocks for {len(self.shares)} shares")
+        out = [np.asarray(b, dtype=np.float64) for b in blocks]
+        n = len(out[0])
+        for x in out:
+            if x.ndim != 2 or len(x) != n:
+                raise ParameterError(f"a block of shape {x.shape} beside {n} rows")
+        return out
 
 
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:

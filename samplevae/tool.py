@@ -24,7 +24,13 @@ import numpy as np
 
 from samplevae.audio import fit_length, load_audio, write_wav
 from samplevae.errors import DatasetError, ModelError, ParameterError, SampleVAEError
-from samplevae.features import GENERATION_TEXTURE_DB, audio_from_features, features
+from samplevae.features import (
+    GENERATION_TEXTURE_DB,
+    audio_from_features,
+    features,
+    mfcc_stats_of_features,
+)
+from samplevae.library import JOINT_SHARE, SEARCH_SPACES
 from samplevae.oneshot import trim_one_shot
 from samplevae.sampler import SAMPLER_FILE, LatentSampler, SamplerFileError
 from samplevae.segment import SegmentParams
@@ -95,8 +101,8 @@ class SoundSampleTool:
         checkpoint's (see :meth:`ModelDir.best_checkpoint
         <samplevae.modeldir.ModelDir.best_checkpoint>`)
     precision : what the Keras model computes in: ``"auto"`` (default) = bfloat16 where the
-        hardware computes it natively (as training's ``precision="auto"``: a CPU with AMX or
-        AVX512-BF16, a recent GPU), else float32, and float32 for a model whose own
+        hardware computes it fast (as training's ``precision="auto"``: a CPU with AMX, a
+        recent GPU), else float32, and float32 for a model whose own
         ``train.precision`` is "float32" (a tiny model runs faster so); or a policy of
         :data:`~samplevae.params.POLICIES`. Weights stay float32. bfloat16 embeds twice as fast
         on the 2-core AMX machine, its embeddings within ~0.2 % of float32's, the same
@@ -243,9 +249,7 @@ class SoundSampleTool:
         out = np.zeros((len(items), self.latent_dim), dtype=np.float32)
         feat_idx, feats = [], []
         for i, (t, o) in enumerate(zip(items, offs, strict=True)):
-            if isinstance(t, np.ndarray | list | tuple) and np.asarray(t).shape == (
-                self.latent_dim,
-            ):
+            if self._is_embedding(t):
                 out[i] = np.asarray(t, dtype=np.float32)
             else:
                 feat_idx.append(i)
@@ -656,25 +660,53 @@ class SoundSampleTool:
         *,
         offset: float = 0.0,
         exclude_self: bool = False,
+        space: str = "latent",
     ) -> SimilarResult:
-        """The library entries nearest to ``target`` in latent space (Euclidean).
+        """The library entries nearest to ``target`` (Euclidean).
+
+        ``space="latent"``: in the model's latent space. ``space="mfcc"``: in the MFCC
+        statistics of the sounds' features, standardised over the library (no model
+        involved). ``space="joint"``: both, half of the distance each
+        (:meth:`Library.search_joint`). On drum kits the model never heard, "mfcc" found
+        same-class sounds most often, then "joint" (docs/tool.md#which-space-to-search).
+        A target given as an embedding has no MFCCs: "latent" only.
 
         Returns
         -------
         SimilarResult
             ``files, onsets, distances = tool.find_similar(...)``; ``.ids`` are the library
-            entry ids. Onsets in seconds, nearest first.
+            entry ids. Onsets in seconds, nearest first; distances in the space searched.
         """
         lib = self._require_library()
         if num_similar < 1:
             raise ParameterError(f"num_similar must be >= 1, got {num_similar}")
-        query = self._library_embedding(lib, target, offset)
-        if query is None:
-            query = self.embed(target, offset)
+        if space not in SEARCH_SPACES:
+            raise ParameterError(f"space must be one of {SEARCH_SPACES}, got {space!r}")
+        entry = self._library_entry(lib, target, offset)
         exclude = None
         if exclude_self and isinstance(target, str | Path):
             exclude = [lib.entries_of(target)]
-        ids, dists = lib.search(query[None, :], num_similar, exclude=exclude)
+        if space != "latent":
+            share = JOINT_SHARE if space == "joint" else 0.0
+            if entry is not None and lib.timbre is not None:
+                query, timbre = lib.embeddings[entry], lib.timbre[entry]
+            elif self._is_embedding(target):
+                raise ParameterError(
+                    f"space={space!r} needs a sound (a file, audio or features), not an embedding"
+                )
+            else:
+                feats = self.features_of(target, offset)
+                timbre = mfcc_stats_of_features(feats, self.audio_params)
+                # the MFCC space gives the latent no weight: the model need not run
+                query = self.embed(feats) if share > 0 else np.zeros(self.latent_dim, np.float32)
+            ids, dists = lib.search_joint(
+                query[None, :], timbre[None, :], num_similar, exclude=exclude, share=share
+            )
+        else:
+            query = (
+                lib.embeddings[entry].copy() if entry is not None else self.embed(target, offset)
+            )
+            ids, dists = lib.search(query[None, :], num_similar, exclude=exclude)
         keep = ids[0] >= 0
         ids, dists = ids[0][keep], dists[0][keep]
         result = SimilarResult(
@@ -689,17 +721,22 @@ class SoundSampleTool:
         return result
 
     @staticmethod
-    def _library_embedding(lib, target: Target, offset: float) -> np.ndarray | None:
-        """The library's embedding of ``target`` at ``offset`` if it holds that entry: the
-        library has just checked that the file is unchanged (size, mtime) and embedded it
-        from the same features, so the model need not run (the CLI's ``similar`` on a
-        library sample then needs no model at all)."""
+    def _library_entry(lib, target: Target, offset: float) -> int | None:
+        """The library's entry of ``target`` at ``offset``, if it holds one: the library has
+        just checked that the file is unchanged (size, mtime) and embedded it from the same
+        features, so the model need not run (the CLI's ``similar`` on a library sample then
+        needs no model at all)."""
         if not isinstance(target, str | Path):
             return None
         for i in lib.entries_of(target):
             if abs(float(lib.onsets[i]) - float(offset)) < 1e-9:
-                return lib.embeddings[i].copy()
+                return int(i)
         return None
+
+    def _is_embedding(self, target: Target) -> bool:
+        return isinstance(target, np.ndarray | list | tuple) and np.asarray(target).shape == (
+            self.latent_dim,
+        )
 
     # --- classification --------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from samplevae.evaluate import (
     class_of_path,
     evaluate_mfcc_baseline,
     evaluate_tool,
+    joint_search_figures,
+    joint_space,
     mfcc_features,
     mfcc_stats,
     neighbour_labels,
@@ -84,6 +86,35 @@ def test_neighbour_search_excludes_the_query_itself():
     assert nb[0] == ["b", "b"] and nb[1] == ["b", "b"] and nb[2] == ["b", "b"]
     assert precision_at_k(labels, nb, k=2) == pytest.approx((0 + 0 + 1 + 1 + 1) / 5)
     assert neighbour_labels(x, labels, k=10, groups=groups)[0] == ["b", "b", "b"]
+
+
+def test_joint_space_gives_each_descriptor_its_share_of_the_distance():
+    rng = np.random.default_rng(0)
+    labels = ["a"] * 20 + ["b"] * 20
+    # one descriptor separates the classes (in 2 dims, on a scale of 1000), the other is
+    # noise in 30 dims: standardised and weighted by share, not by scale or dimension
+    good = np.concatenate([rng.normal(0, 1, (20, 2)), rng.normal(6, 1, (20, 2))]) * 1000
+    noise = rng.normal(0, 1, (40, 30))
+    z = joint_space([good, noise], [0.5, 0.5])
+    assert z.shape == (40, 32)
+    np.testing.assert_allclose((z[:, :2] ** 2).sum(1).mean(), 0.5, rtol=1e-9)
+    np.testing.assert_allclose((z[:, 2:] ** 2).sum(1).mean(), 0.5, rtol=1e-9)
+    figs = joint_search_figures(good, noise, labels, shares=(1.0, 0.75, 0.0), k=5)
+    assert set(figs) == {"1", "0.75", "0"}
+    p_good = precision_at_k(labels, neighbour_labels(good, labels, 5), 5)
+    p_noise = precision_at_k(labels, neighbour_labels(joint_space([noise], [1]), labels, 5), 5)
+    assert figs["1"]["precision_at_5"] == pytest.approx(p_good) == pytest.approx(1.0)
+    assert figs["0"]["precision_at_5"] == pytest.approx(p_noise) and p_noise < 0.8
+    assert p_noise < figs["0.75"]["precision_at_5"] <= 1.0
+    groups = [i // 2 for i in range(40)]
+    assert (
+        "precision_at_5_no_twins"
+        in joint_search_figures(good, noise, labels, k=5, groups=groups)["0.5"]
+    )
+    with pytest.raises(ParameterError):
+        joint_space([good, noise[:10]], [0.5, 0.5])
+    with pytest.raises(ParameterError):
+        joint_space([good, noise], [0.0, 0.0])
 
 
 def test_mfcc_features_shape_and_baseline(kit_dir):
@@ -204,6 +235,19 @@ def test_quality_quick_end_to_end(tmp_path):
         figs["model"]["precision_at_10"] - figs["mfcc_baseline"]["precision_at_10"]
     )
     assert "precision@10" in r.stdout and "MFCC" in r.stdout
+    # the joint search's shares run from the MFCC statistics alone to the latent alone
+    for which in ("mfcc", "logmel_mfcc"):
+        joint = figs["joint_search"][which]
+        assert set(joint) == {"0", "0.25", "0.5", "0.75"}
+        assert all(0 <= j["precision_at_10"] <= 1 for j in joint.values())
+    assert "latent + log-mel MFCC statistics" in r.stdout
+    # the tool's joint search is the share-0.5 joint search of its library's vectors (its
+    # index measures float32 rows: a near-tie may swap, one neighbour is 1/360)
+    for space, share in (("joint", "0.5"), ("mfcc", "0")):
+        assert figs["search_spaces"][space]["precision_at_10"] == pytest.approx(
+            figs["joint_search"]["logmel_mfcc"][share]["precision_at_10"], abs=2 / 360
+        )
+        assert f"find_similar(space={space!r})" in r.stdout
     from samplevae.modeldir import ModelDir
 
     best = ModelDir(figs["logdir"]).train_state().get("best")  # QUICK_STEPS validate

@@ -23,6 +23,7 @@ from samplevae.features import (
     file_signature,
     griffin_lim,
     mel_basis,
+    mfcc_stats_of_features,
 )
 from samplevae.io import atomic_path, atomic_write_json
 from samplevae.params import AudioParams
@@ -121,6 +122,27 @@ def test_features_match_librosa_reference(rng):
     )[:, :125]
     db = librosa.power_to_db(mel, ref=np.max, top_db=80.0)
     np.testing.assert_allclose(features(x), (db + 80.0) / 80.0, atol=1e-4)
+
+
+def test_mfcc_stats_of_features_are_librosas_mfccs_of_the_log_mel(rng):
+    """The MFCCs of the features' dB (librosa's DCT-II, orthonormal), their mean and std over
+    time, and those of their deltas; the same for a batch; level-independent like them."""
+    import librosa
+
+    p = AudioParams()
+    y = rng.standard_normal(p.n_samples).astype(np.float32) * np.linspace(1, 0, p.n_samples)
+    f = features(y, p)
+    m = librosa.feature.mfcc(S=f.astype(np.float64) * p.top_db - p.top_db, n_mfcc=20)
+    stats = mfcc_stats_of_features(f, p)
+    assert stats.shape == (80,) and stats.dtype == np.float32
+    np.testing.assert_allclose(stats[:20], m.mean(axis=1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(stats[20:40], m.std(axis=1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(stats[40:60], np.gradient(m, axis=1).mean(axis=1), atol=1e-3)
+    other = features(rng.standard_normal(p.n_samples).astype(np.float32), p)
+    batch = mfcc_stats_of_features(np.stack([f, other]), p)
+    np.testing.assert_allclose(batch[0], stats, rtol=1e-5)
+    assert not np.allclose(batch[1], stats)
+    np.testing.assert_allclose(mfcc_stats_of_features(features(0.1 * y, p), p), stats, atol=1e-2)
 
 
 def test_mel_basis_uses_the_real_sample_rate():

@@ -99,6 +99,7 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage)
             cache_file,
             meta=np.array(json.dumps(meta)),
             embeddings=first.embeddings,
+            timbre=first.timbre,
             onsets=first.onsets,
         )
     job_calls.calls.clear()
@@ -111,6 +112,41 @@ def test_damaged_cache_is_named_and_rebuilt(tmp_path, caplog, job_calls, damage)
     job_calls.calls.clear()
     third = open_lib(tmp_path / "lib", cache)
     assert third.stats.reused == 6 and job_calls.calls == []
+
+
+def test_mfcc_statistics_are_stored_reused_and_an_older_cache_is_rebuilt(tmp_path, job_calls):
+    """Each entry's MFCC statistics (for find_similar's "mfcc" and "joint" spaces) are those
+    of its features, kept in the cache and reused with the embeddings; a cache of format 1
+    (no statistics) is rebuilt, not read with the statistics missing."""
+    from samplevae.audio import load_audio
+    from samplevae.features import features, mfcc_stats_of_features
+
+    files = write_tones(tmp_path / "lib", 5)
+    cache = tmp_path / "cache"
+    first = open_lib(tmp_path / "lib", cache)
+    want = np.stack(
+        [mfcc_stats_of_features(features(load_audio(f, TINY), TINY), TINY) for f in files]
+    )
+    np.testing.assert_allclose(first.timbre, want, rtol=1e-5, atol=1e-4)
+    job_calls.calls.clear()
+    again = open_lib(tmp_path / "lib", cache)
+    assert again.stats.reused == 5 and job_calls.calls == []
+    np.testing.assert_array_equal(again.timbre, first.timbre)
+    ids, _ = again.search_joint(again.embeddings[2:3], again.timbre[2:3], 2, share=0.0)
+    assert ids[0][0] == 2
+    (cache_file,) = cache.glob("*.npz")
+    with np.load(cache_file) as z:
+        meta = json.loads(str(z["meta"]))
+    meta["format_version"] = 1
+    library_mod.atomic_save_npz(
+        cache_file,
+        meta=np.array(json.dumps(meta)),
+        embeddings=first.embeddings,
+        onsets=first.onsets,
+    )
+    old = open_lib(tmp_path / "lib", cache)
+    assert old.stats.computed == 5 and len(job_calls.calls) == 5
+    np.testing.assert_array_equal(old.timbre, first.timbre)
 
 
 # --- case 3: an interrupted build keeps what was done -----------------------------------------

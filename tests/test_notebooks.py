@@ -56,7 +56,7 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "blend-generator": ["blend 1:", "saved generated_"],
     },
     "05_similarity_and_classify.ipynb": {
-        "api-similar": ["classes of the neighbours:"],
+        "api-similar": ["classes of the neighbours:", "space='joint':", "space='mfcc':"],
         "similarity-browser": ["loaded 1."],  # no browser here to report it playing
         "api-predict": ["validation accuracy:"],
     },

@@ -133,8 +133,8 @@ def test_cli_precision(tmp_path, kit_dataset, workspace, capsys):
 
 
 def test_auto_precision_is_bfloat16_only_where_the_hardware_has_it(tmp_path):
-    """ "auto" trains in mixed_bfloat16 on a CPU with native bfloat16 (AVX512-BF16 / AMX) and
-    in float32 elsewhere; a policy given by name is used as given; the tests' tiny
+    """ "auto" trains in mixed_bfloat16 on a CPU with AMX and in float32 elsewhere, AVX512-BF16
+    without AMX included (slower in bfloat16 there); a policy given by name is used as given; the tests' tiny
     configuration stays float32 (a model that small is slower in bfloat16)."""
     from samplevae.training import _cpu_has_bf16, effective_precision
 
@@ -142,7 +142,10 @@ def test_auto_precision_is_bfloat16_only_where_the_hardware_has_it(tmp_path):
     amx.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
     plain = tmp_path / "plain"
     plain.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
+    avx512_bf16 = tmp_path / "avx512_bf16"
+    avx512_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
     assert _cpu_has_bf16(str(amx)) and not _cpu_has_bf16(str(plain))
+    assert not _cpu_has_bf16(str(avx512_bf16))
     assert not _cpu_has_bf16(str(tmp_path / "missing"))
     for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
         assert effective_precision(policy) == policy

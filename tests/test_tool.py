@@ -166,6 +166,39 @@ def test_find_similar_prefers_the_same_class(tool, library_dir):
     assert hits / total > 2 / len(DRUM_CLASSES)  # chance is 1/9
 
 
+@pytest.mark.parametrize("space, share", [("joint", 0.5), ("mfcc", 0.0)])
+def test_find_similar_in_the_joint_and_mfcc_spaces(tool, library_dir, tmp_path, space, share):
+    """space="joint": latent + MFCC statistics, standardised over the library; "mfcc": the
+    statistics alone. A file outside the library (its vectors computed) finds its own copy
+    first, as the library's entry does (its vectors stored); the ranking is that space's."""
+    from samplevae.search import JointSpace
+
+    lib = tool.library
+    assert lib.timbre.shape == (len(lib), 80) and np.all(np.isfinite(lib.timbre))
+    inside = str(library_dir / "tom_low" / "tom_low_002.wav")
+    outside = tmp_path / "outside.wav"
+    shutil.copy(inside, outside)
+    for target in (inside, str(outside)):
+        res = tool.find_similar(target, num_similar=6, display=False, space=space)
+        assert res.files[0] == inside and res.distances[0] < 1e-3
+        assert res.distances == sorted(res.distances)
+    # the same neighbours as brute force in that space, fitted on the library
+    blocks = [lib.embeddings, lib.timbre]
+    z = JointSpace([share, 1 - share]).fit(blocks).transform(blocks)
+    me = lib.entries_of(inside)[0]
+    d = np.sqrt(((z - z[me]) ** 2).sum(axis=1))
+    d[me] = np.inf
+    res = tool.find_similar(inside, num_similar=5, display=False, space=space, exclude_self=True)
+    np.testing.assert_array_equal(res.ids, np.argsort(d, kind="stable")[:5])
+    np.testing.assert_allclose(res.distances, np.sort(d)[:5], rtol=1e-4)
+    latent = tool.find_similar(inside, num_similar=5, display=False, exclude_self=True)
+    assert latent.distances != res.distances
+    with pytest.raises(ParameterError, match="embedding"):
+        tool.find_similar(tool.embed(inside), space=space, display=False)
+    with pytest.raises(ParameterError, match="space"):
+        tool.find_similar(inside, space="cosine", display=False)
+
+
 def test_find_similar_prints_when_asked(tool, library_dir, capsys):
     tool.find_similar(str(library_dir / "rim" / "rim_000.wav"), num_similar=2)
     assert "distance" in capsys.readouterr().out
@@ -397,27 +430,18 @@ def test_cli_library_generate_similar_predict(
     code, out = _cli(capsys, "generate", "--logdir", m, "--out", str(wav), "--no-progress")
     assert code == 1 and "exists" in out
 
-    code, out = _cli(
-        capsys,
-        "similar",
-        "--logdir",
-        m,
-        "--library",
-        str(library_dir),
-        kick,
-        "-n",
-        "3",
-        "--json",
-        "--no-progress",
-        "--workers",
-        "1",
-    )
+    similar = ["similar", "--logdir", m, "--library", str(library_dir), kick, "-n", "3"]
+    code, out = _cli(capsys, *similar, "--json", "--no-progress", "--workers", "1")
     rows = json.loads(out)
     assert code == 0 and rows[0]["file"] == str(library_dir / "kick" / "kick_000.wav")
     # its own copy, at distance ~0: the library was cached by the `tool` fixture, which may
     # compute in bfloat16 (precision="auto"), and the command line's engine is float32
     limit = 1e-4 if tool.precision == "float32" else 0.05 * rows[1]["distance"]
     assert len(rows) == 3 and rows[0]["distance"] < limit
+    code, out = _cli(capsys, *similar, "--space", "joint", "--exclude-self", "--json")
+    joint = json.loads(out)
+    want = tool.find_similar(kick, 3, display=False, space="joint", exclude_self=True)
+    assert code == 0 and [r["file"] for r in joint] == want.files
 
     code, out = _cli(capsys, "predict", "--logdir", m, kick, snare, "--json", "--no-progress")
     rows = json.loads(out)

@@ -534,6 +534,15 @@ def test_similarity_browser_takes_an_uploaded_file(tool, kit_dir):
     ref = tool.find_similar(str(kit_dir / "clap" / "clap_001.wav"), 3, display=False)
     assert s.result.files == ref.files
     assert "uploaded my clap.wav" in s.status_text
+    for space in ("joint", "mfcc"):  # the space chosen is the one searched
+        s.space.value = space
+        s.search_button.click()
+        ref = tool.find_similar(
+            str(kit_dir / "clap" / "clap_001.wav"), 3, display=False, space=space
+        )
+        assert s.result.files == ref.files and s.result.distances == pytest.approx(
+            ref.distances, abs=1e-4
+        )
 
 
 # --- ClassifierPanel -----------------------------------------------------------------------------

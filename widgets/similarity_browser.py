@@ -17,8 +17,9 @@ __all__ = ["SimilarityBrowser"]
 class SimilarityBrowser(Panel):
     """Find similar samples (``SoundSampleTool.find_similar``) and listen to them.
 
-    The target is a library entry, a path, or an uploaded file. Results are listed nearest
-    first with distance and onset; each play button plays that entry from its onset (one
+    The target is a library entry, a path, or an uploaded file, searched for in the latent
+    space, the MFCC statistics or both (``space``). Results are listed nearest first with
+    distance and onset; each play button plays that entry from its onset (one
     clip). With a LatentMap, the target (diamond) and the results (rings) are highlighted
     on it, and clicking a point on the map makes it the target.
 
@@ -71,6 +72,17 @@ class SimilarityBrowser(Panel):
             value=min(num_similar, n_max), min=1, max=n_max, description="results"
         )
         self.exclude_self = w.Checkbox(value=True, description="exclude the target itself")
+        self.space = w.Dropdown(
+            options=[
+                ("latent space", "latent"),
+                ("latent + MFCC statistics", "joint"),
+                ("MFCC statistics (no model)", "mfcc"),
+            ],
+            value="latent",
+            description="search in",
+            tooltip="find_similar(space=...): on kits the model never heard, the MFCC "
+            "statistics found same-class sounds most often",
+        )
         self.search_button = w.Button(
             description="Find similar", button_style="primary", icon="search"
         )
@@ -89,9 +101,10 @@ class SimilarityBrowser(Panel):
             latent_map.on_select(self._on_map_select)
         self.widget = w.VBox(
             [
-                w.HTML("<b>Similarity browser</b> — nearest library samples in latent space"),
+                w.HTML("<b>Similarity browser</b> — nearest library samples"),
                 self.picker.widget,
                 w.HBox([self.num_similar, self.exclude_self]),
+                self.space,
                 w.HBox([self.search_button, self.play_target]),
                 self.status,
                 self.results,
@@ -117,7 +130,12 @@ class SimilarityBrowser(Panel):
         choice = choice or self.picker.choice()
         n = int(self.num_similar.value)
         res = self.tool.find_similar(
-            choice.path, n, display=False, offset=choice.onset, exclude_self=self.exclude_self.value
+            choice.path,
+            n,
+            display=False,
+            offset=choice.onset,
+            exclude_self=self.exclude_self.value,
+            space=self.space.value,
         )
         self.target, self.result = choice, res
         if self.latent_map is not None:

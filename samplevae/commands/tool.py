@@ -113,6 +113,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", "--num-similar", type=int, default=10)
     p.add_argument("--offset", type=float, default=0.0, help="seconds into the target")
     p.add_argument("--exclude-self", action="store_true", help="leave the target's own entries out")
+    from samplevae.library import SEARCH_SPACES
+
+    p.add_argument(
+        "--space",
+        choices=SEARCH_SPACES,
+        default="latent",
+        help="search the latent space (default), the MFCC statistics of the sounds ('mfcc', "
+        "no model; best on kits the model never heard) or both ('joint')",
+    )
     p.set_defaults(func=run_similar)
 
     p = sub.add_parser("predict", help="class probabilities of samples")
@@ -209,6 +218,7 @@ def run_similar(args: argparse.Namespace) -> int:
         display=False,
         offset=args.offset,
         exclude_self=args.exclude_self,
+        space=args.space,
     )
     if args.json:
         print_json(
