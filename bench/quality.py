@@ -288,13 +288,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
 
-    from samplevae.audio import load_audio
     from samplevae.dataset import Workspace, load_dataset, make_dataset
     from samplevae.demo import smoke_run_params
     from samplevae.evaluate import evaluate_mfcc_baseline, joint_search_figures, mfcc_features
-    from samplevae.features import features, mfcc_stats_of_features
     from samplevae.modeldir import ModelDir
 
     progress = not args.no_progress
@@ -422,15 +419,12 @@ def run(args: argparse.Namespace) -> int:
         progress=progress,
         features=(mfcc_features(train_paths, tool.audio_params, progress=progress), mfcc_test),
     )
-    # Search in the latent vector and the MFCC statistics together (both standardised over
-    # the library): the library's own embedding of each file, as find_similar uses it.
-    # Both: librosa's MFCCs (the baseline's), and MFCCs of the model's own log-mel features
-    # (what a library could store at no extra decoding).
-    latent = np.stack([tool.library.embeddings[tool.library.entries_of(p)[0]] for p in paths])
-    ap = tool.audio_params
-    logmel_mfcc = np.stack(
-        [mfcc_stats_of_features(features(load_audio(p, ap), ap), ap) for p in paths]
-    )
+    # Search in the latent vector and MFCC statistics together (both standardised over the
+    # library), from the library's own vectors of each file, as find_similar uses them: with
+    # librosa's MFCCs (the baseline's), and with the MFCC statistics of the model's log-mel
+    # features that the library stores.
+    entries = [tool.library.entries_of(p)[0] for p in paths]
+    latent, logmel_mfcc = tool.library.embeddings[entries], tool.library.timbre[entries]
     joint = {
         "mfcc": joint_search_figures(
             latent, mfcc_test, labels, shares=SHARES, k=args.k, groups=groups
