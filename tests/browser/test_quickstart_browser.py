@@ -187,6 +187,24 @@ def run_quickstart_tour(page, server, screenshot_dir: Path, *, timeout: float = 
     expect(similar).to_contain_text(re.compile(r"(playing|played|paused) 2\."), timeout=20_000)
     _save(page, screenshot_dir, "similarity_browser", locator=similar)
 
+    # --- its "search in" menu: the MFCC space lists other neighbours, and they play -------
+    def distances() -> list[str]:
+        return re.findall(r"distance \d+\.\d+", similar.inner_text())
+
+    latent_distances = distances()
+    menu = similar.locator(".widget-dropdown", has_text="search in").locator("select")
+    menu.select_option(label="MFCC statistics (no model)")
+    similar.get_by_role("button", name="Find similar").click()
+    deadline = time.monotonic() + 30
+    while distances() in ([], latent_distances) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(distances()) == 5 and distances() != latent_distances, distances()
+    expect(buttons).to_have_count(5, timeout=20_000)
+    buttons.nth(0).click()
+    expect(similar).to_contain_text(re.compile(r"(playing|played|paused) 1\."), timeout=30_000)
+    mfcc_audio = lab.wait_for_audio(similar, count=1, timeout=60, try_play=True)
+    assert len(mfcc_audio) == 1 and mfcc_audio[0].playable, mfcc_audio
+
     # --- the other widgets: rendered, and their players work where they have one -----------
     blend_sources = lab.wait_for_audio(views["blend_generator"], count=1, timeout=30)
     assert blend_sources[0].playable and blend_sources[0].wav_sample_rate == 16000, blend_sources
