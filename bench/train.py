@@ -37,6 +37,10 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from samplevae._cpu import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported, as `import samplevae` does (samplevae/_cpu.py)
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

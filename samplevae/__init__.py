@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from samplevae._cpu import use_onednn
 from samplevae._quiet import quiet_tensorflow
 from samplevae.errors import (
     AudioLoadError,
@@ -20,6 +21,7 @@ from samplevae.errors import (
 from samplevae.params import AudioParams, ModelParams, RunParams, TrainParams
 
 quiet_tensorflow()  # before anything imports TensorFlow (samplevae/_quiet.py)
+use_onednn()  # oneDNN CPU kernels on every CPU (samplevae/_cpu.py)
 
 __version__ = "0.1.0"
 
