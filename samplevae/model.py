@@ -35,12 +35,17 @@ from keras import ops
 from samplevae.augment import augment_features
 from samplevae.contrastive import nca_loss
 from samplevae.errors import ModelError, ParameterError
+from samplevae.features import _dct_matrix
 from samplevae.iaf import IAFStep
 from samplevae.params import POLICIES, RunParams
 
 __all__ = ["SampleVAE", "build_model", "INFERENCE_BATCH"]
 
 log = logging.getLogger(__name__)
+
+#: Cepstral coefficients (after c0) that ``ModelParams.cepstral_weight`` compares, as the
+#: 20 MFCCs of ``bench/generation.py``'s FMD and of ``find_similar(space="mfcc")``.
+CEPSTRAL_COEFFS = 19
 
 #: Examples per forward pass in :meth:`SampleVAE.encode` / ``decode`` / ``predict_classes``.
 INFERENCE_BATCH = 256
@@ -162,6 +167,11 @@ class SampleVAE(keras.Model):
             for k, _, c in stages
         ]
         self.loud_weight = float(mp.loud_weight)
+        self.cepstral_weight = float(mp.cepstral_weight)
+        # Rows 1..CEPSTRAL_COEFFS of the orthonormal DCT-II over the mel axis: the MFCCs of the
+        # (dB-scaled) features without c0, i.e. the spectral envelope's detail.
+        n_cep = min(CEPSTRAL_COEFFS, audio.n_mels - 1)
+        self._cepstrum = _dct_matrix(n_cep + 1, audio.n_mels)[1:].astype(np.float32)
 
         # classifier
         self.cls_layers = []
@@ -281,6 +291,11 @@ class SampleVAE(keras.Model):
         if self.loud_weight:
             bce = bce * (1.0 + self.loud_weight * x)
         rec = ops.sum(bce, axis=(1, 2))
+        if self.cepstral_weight:
+            # squared error of the cepstra of each frame (features' units), summed
+            diff = ops.sigmoid(ops.cast(logits, "float32")) - x
+            cep = ops.einsum("km,nmt->nkt", ops.convert_to_tensor(self._cepstrum), diff)
+            rec = rec + self.cepstral_weight * ops.sum(ops.square(cep), axis=(1, 2))
         log_q = ops.sum(-0.5 * ops.square(eps) - 0.5 * log_var, axis=-1) - log_det
         log_p = ops.sum(-0.5 * ops.square(z), axis=-1)
         out = {"reconstruction": rec, "kl": log_q - log_p}

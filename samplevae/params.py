@@ -211,6 +211,10 @@ class ModelParams(_JsonMixin):
     ~0.29 s per time cell). ``loud_weight`` weights each bin's reconstruction term by
     ``1 + loud_weight * x`` (x the true level in [0, 1]), so the loud bins that make a hit
     count more than the silent ones (0: every bin alike, the original's summed BCE).
+    ``cepstral_weight`` adds, per example, that weight times the squared error of each
+    frame's cepstrum (the orthonormal DCT over the mel axis of the features, coefficients 1
+    to 19: the spectral envelope's detail, which the summed BCE barely rewards) to the
+    reconstruction term (0: none, the original's loss).
     """
 
     conv_channels: tuple[int, ...] = (32, 64, 32, 32)
@@ -231,6 +235,7 @@ class ModelParams(_JsonMixin):
     metric_temperature: float = 0.1
     decoder_start: int = 0
     loud_weight: float = 0.0
+    cepstral_weight: float = 0.0
 
     def __post_init__(self) -> None:
         _tuple(self, "conv_channels")
@@ -312,11 +317,15 @@ class ModelParams(_JsonMixin):
             _num(self.loud_weight) and self.loud_weight >= 0,
             f"loud_weight must be a number >= 0, got {self.loud_weight!r}",
         )
+        _check(
+            _num(self.cepstral_weight) and self.cepstral_weight >= 0,
+            f"cepstral_weight must be a number >= 0, got {self.cepstral_weight!r}",
+        )
 
     #: Fields added after the first saved models, with the value a ``params.json`` that
     #: lacks them was trained with (whatever today's default): an old model directory keeps
     #: loading as the architecture it was saved with.
-    ADDED_FIELDS = {"decoder_start": 0, "loud_weight": 0.0}
+    ADDED_FIELDS = {"decoder_start": 0, "loud_weight": 0.0, "cepstral_weight": 0.0}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelParams:

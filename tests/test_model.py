@@ -285,6 +285,31 @@ def test_loud_weight_weights_each_bin_by_its_level(rng):
     np.testing.assert_allclose(plain, bce.sum(axis=(1, 2)), rtol=1e-4)
 
 
+def test_cepstral_weight_adds_the_squared_error_of_each_frames_cepstrum(rng):
+    """The reconstruction term gains cepstral_weight * sum over frames of the squared error of
+    the DCT (coefficients 1-19) over the mel axis between the features and the decoded ones."""
+    from scipy.fft import dct
+
+    base = tiny_run_params()
+    params = base.replace(model=base.model.replace(cepstral_weight=50.0))
+    model = build_model(params, n_classes=0)
+    x = _feats(rng, params, 4)
+    y = np.zeros(4, np.int32)
+    eps = rng.standard_normal((4, params.model.latent_dim)).astype(np.float32)
+    got = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"], np.float64)
+    conv_out, hidden = model.encoder(x)
+    z0 = model.dense_mu(hidden) + np.exp(0.5 * model.dense_log_var(hidden)) * eps
+    logits = np.asarray(model.decoder_logits(model.flow(z0, conv_out)[0]), np.float64)
+    bce = (np.logaddexp(0.0, logits) - x * logits).sum(axis=(1, 2))
+    decoded = 1.0 / (1.0 + np.exp(-logits))
+    n_cep = min(19, params.audio.n_mels - 1)
+    cep = dct(decoded - x, axis=1, norm="ortho")[:, 1 : n_cep + 1]
+    np.testing.assert_allclose(got, bce + 50.0 * (cep**2).sum(axis=(1, 2)), rtol=1e-4)
+    assert np.all(got > bce)  # the term is there and positive
+    with pytest.raises(ParameterError, match="cepstral_weight"):
+        params.model.replace(cepstral_weight=-1.0)
+
+
 def test_numpy_engine_follows_the_decoder_start(tmp_path, rng):
     """The CLI's numpy engine decodes a ``decoder_start`` model as Keras does."""
     from samplevae.inference import NumpyVAE

@@ -336,7 +336,7 @@ def test_cache_key_depends_on_feature_params_only():
 
 
 def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained():
-    """Fields added later (decoder_start, loud_weight) take the value an older params.json
+    """Fields added later (decoder_start, loud_weight, cepstral_weight) take the value an older params.json
     was trained with, not today's default: its weights still fit the model it builds."""
     from samplevae.params import ModelParams, RunParams
 
