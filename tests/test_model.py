@@ -266,18 +266,26 @@ def test_decoder_start_writes_a_finer_grid():
         ModelParams(decoder_start=4)
 
 
-def test_loud_weight_weights_each_bin_by_its_level(rng):
-    """The reconstruction term is sum((1 + loud_weight * x) * BCE(x, decoded)); 0 is the plain sum."""
+def _loss_case(rng, **model_fields):
+    """A tiny model with ``model_fields`` set, 4 feature clips, their labels and noise, and
+    the decoder's logits for them computed step by step (float64): the reference that the
+    reconstruction-loss tests check ``per_example_losses`` against."""
     base = tiny_run_params()
-    params = base.replace(model=base.model.replace(loud_weight=3.0))
+    params = base.replace(model=base.model.replace(**model_fields))
     model = build_model(params, n_classes=0)
     x = _feats(rng, params, 4)
     y = np.zeros(4, np.int32)
     eps = rng.standard_normal((4, params.model.latent_dim)).astype(np.float32)
-    got = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"])
     conv_out, hidden = model.encoder(x)
     z0 = model.dense_mu(hidden) + np.exp(0.5 * model.dense_log_var(hidden)) * eps
     logits = np.asarray(model.decoder_logits(model.flow(z0, conv_out)[0]), np.float64)
+    return model, x, y, eps, logits
+
+
+def test_loud_weight_weights_each_bin_by_its_level(rng):
+    """The reconstruction term is sum((1 + loud_weight * x) * BCE(x, decoded)); 0 is the plain sum."""
+    model, x, y, eps, logits = _loss_case(rng, loud_weight=3.0)
+    got = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"])
     bce = np.logaddexp(0.0, logits) - x * logits
     np.testing.assert_allclose(got, ((1 + 3.0 * x) * bce).sum(axis=(1, 2)), rtol=1e-4)
     model.loud_weight = 0.0
@@ -290,24 +298,16 @@ def test_cepstral_weight_adds_the_squared_error_of_each_frames_cepstrum(rng):
     the DCT (coefficients 1-19) over the mel axis between the features and the decoded ones."""
     from scipy.fft import dct
 
-    base = tiny_run_params()
-    params = base.replace(model=base.model.replace(cepstral_weight=50.0))
-    model = build_model(params, n_classes=0)
-    x = _feats(rng, params, 4)
-    y = np.zeros(4, np.int32)
-    eps = rng.standard_normal((4, params.model.latent_dim)).astype(np.float32)
+    model, x, y, eps, logits = _loss_case(rng, cepstral_weight=50.0)
     got = np.asarray(model.per_example_losses(x, y, eps)["reconstruction"], np.float64)
-    conv_out, hidden = model.encoder(x)
-    z0 = model.dense_mu(hidden) + np.exp(0.5 * model.dense_log_var(hidden)) * eps
-    logits = np.asarray(model.decoder_logits(model.flow(z0, conv_out)[0]), np.float64)
     bce = (np.logaddexp(0.0, logits) - x * logits).sum(axis=(1, 2))
     decoded = 1.0 / (1.0 + np.exp(-logits))
-    n_cep = min(19, params.audio.n_mels - 1)
+    n_cep = min(19, model.run_params.audio.n_mels - 1)
     cep = dct(decoded - x, axis=1, norm="ortho")[:, 1 : n_cep + 1]
     np.testing.assert_allclose(got, bce + 50.0 * (cep**2).sum(axis=(1, 2)), rtol=1e-4)
     assert np.all(got > bce)  # the term is there and positive
     with pytest.raises(ParameterError, match="cepstral_weight"):
-        params.model.replace(cepstral_weight=-1.0)
+        model.run_params.model.replace(cepstral_weight=-1.0)
 
 
 def test_numpy_engine_follows_the_decoder_start(tmp_path, rng):
