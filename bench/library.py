@@ -77,7 +77,7 @@ def main() -> None:
         if effective_precision("auto") != "float32":
             precisions.append("auto")
         else:
-            print("precision='auto' is float32 here (no AMX in this CPU)")
+            print("precision='auto' is float32 here (no fast bfloat16 in this CPU)")
         for precision in precisions:
             shutil.rmtree(Path(logdir) / "libraries", ignore_errors=True)
             for label in ("cold (decode + features + embed)", "cached (re-open)"):

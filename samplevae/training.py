@@ -551,16 +551,21 @@ def _split_callbacks(callbacks: Iterable) -> tuple[list, list]:
     return plain, native
 
 
-#: CPU flags (/proc/cpuinfo) of bfloat16 arithmetic fast enough to pay: AMX's. AVX512-BF16
-#: alone does not: on a 2-core Xeon with it and no AMX, the default model's step took 1.06 s
-#: in mixed_bfloat16 against 0.69 s in float32, and embedding 1.4x longer (2026-12-01).
+#: CPU flags (/proc/cpuinfo) of bfloat16 arithmetic fast enough to pay: AMX's on any CPU, and
+#: AVX512-BF16 on AMD's (Zen 4 and later). AVX512-BF16 on Intel's without AMX does not: on a
+#: 2-core Xeon with it, the default model's step took 1.06 s in mixed_bfloat16 against 0.69 s
+#: in float32, and embedding 1.4x longer (2026-12-01); on a 2-core AMD EPYC (family 25, model
+#: 17) with it, 0.50 s against 0.89 s (2026-12-02, docs/performance.md).
 BF16_CPU_FLAGS = ("amx_bf16",)
+#: ``vendor_id`` -> further flags of fast bfloat16 on that vendor's CPUs.
+BF16_VENDOR_FLAGS = {"AuthenticAMD": ("avx512_bf16",)}
 
 
 def effective_precision(precision: str) -> str:
     """The Keras policy a run trains under: ``precision`` itself, or for "auto"
     "mixed_bfloat16" where the hardware computes bfloat16 fast (every visible GPU of
-    compute capability >= 8.0; without GPUs, a CPU with AMX-BF16: :data:`BF16_CPU_FLAGS`),
+    compute capability >= 8.0; without GPUs, a CPU with AMX-BF16, or an AMD CPU with
+    AVX512-BF16: :data:`BF16_CPU_FLAGS`, :data:`BF16_VENDOR_FLAGS`),
     else "float32" (elsewhere bfloat16 is emulated or converted, and slower)."""
     if precision != "auto":
         return precision
@@ -582,11 +587,17 @@ def _cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:  # not Linux: no way to tell, so the safe choice
         return False
-    flags = set()
+    flags, vendors = set(), set()
     for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.partition(":")[2].split())
-    return any(f in flags for f in BF16_CPU_FLAGS)
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+        elif key.strip() == "vendor_id":
+            vendors.add(value.strip())
+    fast = set(BF16_CPU_FLAGS)
+    for vendor in vendors:
+        fast.update(BF16_VENDOR_FLAGS.get(vendor, ()))
+    return bool(fast & flags)
 
 
 def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: bool = True):

@@ -133,9 +133,10 @@ def test_cli_precision(tmp_path, kit_dataset, workspace, capsys):
 
 
 def test_auto_precision_is_bfloat16_only_where_the_hardware_has_it(tmp_path):
-    """ "auto" trains in mixed_bfloat16 on a CPU with AMX and in float32 elsewhere, AVX512-BF16
-    without AMX included (slower in bfloat16 there); a policy given by name is used as given; the tests' tiny
-    configuration stays float32 (a model that small is slower in bfloat16)."""
+    """ "auto" trains in mixed_bfloat16 on a CPU with AMX, or on an AMD CPU with AVX512-BF16, and
+    in float32 elsewhere, Intel's AVX512-BF16 without AMX included (slower in bfloat16 there); a
+    policy given by name is used as given; the tests' tiny configuration stays float32 (a model
+    that small is slower in bfloat16)."""
     from samplevae.training import _cpu_has_bf16, effective_precision
 
     amx = tmp_path / "amx"
@@ -143,9 +144,18 @@ def test_auto_precision_is_bfloat16_only_where_the_hardware_has_it(tmp_path):
     plain = tmp_path / "plain"
     plain.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f\n")
     avx512_bf16 = tmp_path / "avx512_bf16"
-    avx512_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    avx512_bf16.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
+    )
+    amd = tmp_path / "amd"
+    amd.write_text(
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
+    )
+    amd_avx2 = tmp_path / "amd_avx2"
+    amd_avx2.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx2 fma\n")
     assert _cpu_has_bf16(str(amx)) and not _cpu_has_bf16(str(plain))
     assert not _cpu_has_bf16(str(avx512_bf16))
+    assert _cpu_has_bf16(str(amd)) and not _cpu_has_bf16(str(amd_avx2))
     assert not _cpu_has_bf16(str(tmp_path / "missing"))
     for policy in ("float32", "mixed_bfloat16", "mixed_float16"):
         assert effective_precision(policy) == policy
