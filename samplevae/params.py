@@ -384,11 +384,11 @@ SCHEDULES = ("plateau", "cosine", "auto")
 #: dynamic loss scaling, for GPUs). Saved weights are float32 whatever the precision.
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 #: ``TrainParams.precision``: a policy, or "auto" = mixed_bfloat16 where the hardware computes
-#: bfloat16 fast (a CPU with AMX, a GPU of compute capability >= 8.0), else
-#: float32 (see ``samplevae.training.effective_precision``). On the 2-core AMX machine the
-#: default model trains 1.75x faster per step in bfloat16 with the same quality at equal steps
-#: (docs/performance.md); on a CPU with AVX512-BF16 but no AMX it is 0.65x, and a tiny model
-#: is faster in float32.
+#: bfloat16 fast (a CPU with AMX, an AMD CPU with AVX512-BF16, a GPU of compute capability
+#: >= 8.0), else float32 (see ``samplevae.training.effective_precision``). On the 2-core AMX
+#: machine the default model trains 1.75x faster per step in bfloat16 with the same quality at
+#: equal steps (docs/performance.md), on a 2-core Zen 4 EPYC 1.78x; on an Intel CPU with
+#: AVX512-BF16 but no AMX it is 0.65x, and a tiny model is faster in float32.
 PRECISIONS = ("auto", *POLICIES)
 
 

@@ -101,8 +101,8 @@ class SoundSampleTool:
         checkpoint's (see :meth:`ModelDir.best_checkpoint
         <samplevae.modeldir.ModelDir.best_checkpoint>`)
     precision : what the Keras model computes in: ``"auto"`` (default) = bfloat16 where the
-        hardware computes it fast (as training's ``precision="auto"``: a CPU with AMX, a
-        recent GPU), else float32, and float32 for a model whose own
+        hardware computes it fast (as training's ``precision="auto"``: a CPU with AMX, an AMD
+        CPU with AVX512-BF16, a recent GPU), else float32, and float32 for a model whose own
         ``train.precision`` is "float32" (a tiny model runs faster so); or a policy of
         :data:`~samplevae.params.POLICIES`. Weights stay float32. bfloat16 embeds twice as fast
         on the 2-core AMX machine, its embeddings within ~0.2 % of float32's, the same
