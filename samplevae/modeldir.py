@@ -193,7 +193,7 @@ class ModelDir:
                 "train one with `samplevae train --logdir DIR --dataset NAME`"
             )
         try:
-            return RunParams.load(self.params_path)
+            return RunParams.load(self.params_path, saved=True)
         except ParameterError as e:
             raise ModelError(f"{self.params_path}: invalid parameters ({e})") from e
 

@@ -335,16 +335,27 @@ def test_cache_key_depends_on_feature_params_only():
     assert params_hash({"a": 1, "b": 2}) == params_hash({"b": 2, "a": 1})
 
 
-def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained():
-    """Fields added later (decoder_start, loud_weight, cepstral_weight) take the value an older params.json
-    was trained with, not today's default: its weights still fit the model it builds."""
+def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained(tmp_path):
+    """Fields added later (decoder_start, loud_weight, cepstral_weight) take the value an older
+    model directory's params.json was trained with, not today's default: its weights still fit
+    the model it builds, and resuming keeps its loss. A user's partial configuration takes
+    today's defaults."""
+    from samplevae.modeldir import ModelDir
     from samplevae.params import ModelParams, RunParams
 
     old = RunParams().to_dict()
     for name in ModelParams.ADDED_FIELDS:
         del old["model"][name]
-    loaded = RunParams.from_dict(old).model
+    loaded = RunParams.from_dict(old, saved=True).model
     for name, value in ModelParams.ADDED_FIELDS.items():
         assert getattr(loaded, name) == value
+    assert ModelParams().cepstral_weight != ModelParams.ADDED_FIELDS["cepstral_weight"]
+    # through a model directory, as the tool and `train --resume` read it
+    md = tmp_path / "old_model"
+    md.mkdir()
+    (md / "params.json").write_text(json.dumps(old))
+    assert ModelDir(md).params.model == loaded
+    # a user's partial configuration takes today's defaults
+    assert RunParams.from_dict({"model": {"latent_dim": 8}}).model == ModelParams(latent_dim=8)
     again = RunParams.from_dict(RunParams(model=ModelParams(decoder_start=2)).to_dict())
     assert again.model.decoder_start == 2
