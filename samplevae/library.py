@@ -76,17 +76,44 @@ def _signature(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
+# The embed function of a worker process (Library.open's `worker_embed`), set there by
+# _set_worker_embed; None in this process, which then embeds the features itself.
+_worker_embed: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+def _set_worker_embed(fn: Callable[[np.ndarray], np.ndarray] | None) -> None:
+    global _worker_embed
+    _worker_embed = fn
+
+
 def _file_job(args: tuple[str, AudioParams, SegmentParams | None, list[float] | None]):
-    """Worker: onsets (given, or found by segmentation) and the features at each onset."""
+    """Worker: onsets (given, or found by segmentation), the features at each onset and their
+    MFCC statistics."""
     path, audio, seg, onsets = args
     use_scipy()
     try:
         if onsets is None:
             onsets = segment_file(path, audio, seg) if seg is not None else [0.0]
-        feats = [features(load_audio(path, audio, offset=o), audio) for o in onsets]
+        feats = np.stack([features(load_audio(path, audio, offset=o), audio) for o in onsets])
     except AudioLoadError as e:
-        return None, None, e.reason
-    return list(map(float, onsets)), np.stack(feats), None
+        return None, None, None, e.reason
+    return list(map(float, onsets)), feats, mfcc_stats_of_features(feats, audio), None
+
+
+def _files_job(jobs: list) -> list:
+    """Worker: :func:`_file_job` of each file of a task; in a worker that embeds, the
+    features of them all embedded in one call (its passes of several clips run faster)."""
+    results = [_file_job(job) for job in jobs]
+    done = [i for i, r in enumerate(results) if r[3] is None]
+    if _worker_embed is None or not done:
+        return results
+    emb = np.asarray(_worker_embed(np.concatenate([results[i][1] for i in done])), np.float32)
+    start = 0
+    for i in done:
+        onsets, feats, timbre, _ = results[i]
+        results[i] = (onsets, emb[start : start + len(feats)], timbre, None)
+        start += len(feats)
+    return results
 
 
 class Library:
@@ -233,6 +260,7 @@ class Library:
         progress: bool = True,
         exact_threshold: int = 20000,
         save_every: float | None = None,
+        worker_embed: Callable[[int], Callable[[np.ndarray], np.ndarray] | None] | None = None,
     ) -> Library:
         """Build, or update from the cache, the library of every audio file below ``roots``.
 
@@ -249,6 +277,11 @@ class Library:
         save_every : seconds between saves of the work done so far during a long build
             (also saved when interrupted), so an interrupted build is resumed, not redone;
             default :data:`SAVE_EVERY` (2 s, longer when a save takes more than 5 % of that)
+        worker_embed : ``worker_embed(n_files)`` for a build of ``n_files``: a picklable
+            function that the worker processes embed with, right after taking the features
+            (:meth:`NumpyVAE.worker_encoder <samplevae.inference.NumpyVAE.worker_encoder>`:
+            no TensorFlow, both cores busy from the start), or None to embed in this process
+            with ``embed``
         """
         adaptive = save_every is None
         save_every = SAVE_EVERY if save_every is None else float(save_every)
@@ -263,7 +296,7 @@ class Library:
         same_weights = old is not None and old["weights"] == weights_fingerprint
 
         stats = LibraryStats(reembedded=old is not None and not same_weights)
-        build = _Build(files, embed, audio)
+        build = _Build(files, embed)
         todo: list[tuple[str, list[float] | None]] = []
         for shown, real in files:
             sig = _signature(real)
@@ -311,13 +344,15 @@ class Library:
             serial_below = SPAWN_SERIAL_BELOW
         shown_of = dict((real, shown) for shown, real in files)
         jobs = [(path, audio, segmentation, onsets) for path, onsets in todo]
+        in_workers = worker_embed(len(jobs)) if worker_embed is not None and jobs else None
         last_save = time.monotonic()
         try:
             # Unordered, with ~2 encoder batches of files in flight: the workers decode and
-            # take features while this process embeds the previous batch (the rows are keyed
-            # by path and the snapshot puts them in file order).
-            for j, (onsets, feats, error) in _map(
-                _file_job,
+            # take features while this process embeds the previous batch, or embed them
+            # too (`worker_embed`); the rows are keyed by path and the snapshot puts them in
+            # file order.
+            for j, (onsets, feats, timbre, error) in _map(
+                _files_job,
                 jobs,
                 workers=workers,
                 ordered=False,
@@ -326,6 +361,9 @@ class Library:
                 in_flight=2 * _PENDING_BATCH // _CHUNK,
                 progress=progress,
                 desc="library",
+                initializer=_set_worker_embed if in_workers is not None else None,
+                initargs=(in_workers,),
+                batched=True,
             ):
                 path = todo[j][0]
                 if error is not None:
@@ -333,7 +371,7 @@ class Library:
                     skipped.append((shown_of[path], error))
                     stats.failed += 1
                 else:
-                    build.add(path, onsets, feats)
+                    build.add(path, onsets, feats, timbre)
                     stats.computed += 1
                 # Embed in batches as features arrive, so memory stays bounded.
                 build.embed_pending(force=False)
@@ -434,21 +472,22 @@ class _Build:
     """The state of one open: rows per real path ``(onsets, features until embedded, MFCC
     statistics)``, errors, sigs."""
 
-    def __init__(self, files: list[tuple[str, str]], embed, audio: AudioParams):
+    def __init__(self, files: list[tuple[str, str]], embed):
         self.files = files
         self.embed = embed
-        self.audio = audio
         self.rows: dict[str, tuple[list[float], np.ndarray, np.ndarray]] = {}
         self.sigs: dict[str, tuple[int, int]] = {}
         self.errors: dict[str, str] = {}
         self.pending: list[str] = []  # paths whose rows still hold features
         self.n_pending = 0  # clips in them
 
-    def add(self, path: str, onsets: list[float], feats: np.ndarray) -> None:
-        """Features of one file, embedded by the next :meth:`embed_pending`."""
-        self.rows[path] = (onsets, feats, mfcc_stats_of_features(feats, self.audio))
-        self.pending.append(path)
-        self.n_pending += feats.shape[0]
+    def add(self, path: str, onsets: list[float], x: np.ndarray, timbre: np.ndarray) -> None:
+        """One file: its features ``[n, n_mels, n_frames]``, embedded by the next
+        :meth:`embed_pending`, or its embeddings ``[n, latent_dim]``."""
+        self.rows[path] = (onsets, x, timbre)
+        if x.ndim == 3:
+            self.pending.append(path)
+            self.n_pending += x.shape[0]
 
     def embed_pending(self, *, force: bool) -> None:
         """Replace feature stacks in ``rows`` by embeddings, a batch at a time (the pending

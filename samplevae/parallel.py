@@ -122,14 +122,16 @@ def _guard_message(where: str) -> str:
     )
 
 
-def _worker_init() -> None:
+def _worker_init(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
     # Ctrl-C reaches the whole process group: the parent shuts the pool down, workers must
     # not die mid-item with a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
 
 
-def _run_chunk(fn: Callable[[Any], Any], chunk: list) -> list:
-    return [fn(x) for x in chunk]
+def _run_chunk(fn: Callable[[Any], Any], chunk: list, batched: bool) -> list:
+    return list(fn(chunk)) if batched else [fn(x) for x in chunk]
 
 
 def parallel_map(
@@ -145,6 +147,9 @@ def parallel_map(
     desc: str | None = None,
     unit: str = "file",
     initial: int = 0,
+    initializer: Callable[..., Any] | None = None,
+    initargs: tuple = (),
+    batched: bool = False,
 ) -> Iterator[tuple[int, Any]]:
     """``(index, fn(items[index]))`` for every item, computed on ``workers`` processes.
 
@@ -159,6 +164,10 @@ def parallel_map(
         caller, so it bounds memory, and work the workers have queued while the caller is
         busy with the results it got
     progress, desc, unit : the tqdm bar; ``initial`` items already done count in its total
+    initializer, initargs : ``initializer(*initargs)`` once in each worker process (never in
+        this one: a serial run calls only ``fn``)
+    batched : ``fn`` takes a list of items (a task's chunk; one item when serial) and gives
+        their results in order
 
     Raises
     ------
@@ -178,18 +187,27 @@ def parallel_map(
     try:
         if workers <= 1 or n < serial_below:
             for i, x in enumerate(items):
-                yield i, fn(x)
+                yield i, fn([x])[0] if batched else fn(x)
                 bar.update(1)
             return
         yield from _pool_map(
-            fn, items, workers, ordered, chunksize, in_flight, bar, desc or "parallel work"
+            fn,
+            items,
+            workers,
+            ordered,
+            chunksize,
+            in_flight,
+            bar,
+            desc or "parallel work",
+            (initializer, tuple(initargs)),
+            batched,
         )
     finally:
         bar.close()
 
 
 def _pool_map(
-    fn, items, workers, ordered, chunksize, in_flight, bar, what
+    fn, items, workers, ordered, chunksize, in_flight, bar, what, init, batched
 ) -> Iterator[tuple[int, Any]]:
     method = start_method()
     if method != "fork":
@@ -203,7 +221,10 @@ def _pool_map(
     chunks = [(start, items[start : start + size]) for start in range(0, n, size)]
     max_in_flight = max(workers, in_flight or 4 * workers)
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context(method), initializer=_worker_init
+        max_workers=workers,
+        mp_context=mp.get_context(method),
+        initializer=_worker_init,
+        initargs=init,
     )
     pending: deque[tuple[int, Future]] = deque()
     starts: dict[Future, int] = {}
@@ -212,7 +233,7 @@ def _pool_map(
         while next_chunk < len(chunks) or pending:
             while next_chunk < len(chunks) and len(pending) < max_in_flight:
                 start, chunk = chunks[next_chunk]
-                fut = pool.submit(_run_chunk, fn, chunk)
+                fut = pool.submit(_run_chunk, fn, chunk, batched)
                 pending.append((start, fut))
                 starts[fut] = start
                 next_chunk += 1

@@ -140,11 +140,9 @@ class SoundSampleTool:
             self.model = model_loader(self.model_dir)
             self.precision = getattr(self.model, "precision", "float32")
         else:
-            from samplevae.training import effective_precision
+            from samplevae.training import inference_precision
 
-            if precision == "auto" and self.params.train.precision == "float32":
-                precision = "float32"  # the model's own choice (e.g. a tiny config: faster so)
-            self.precision = effective_precision(precision)
+            self.precision = inference_precision(self.params, precision)
             self.model = self.model_dir.load_model(precision=self.precision)
         self.progress = progress
         self.workers = workers
@@ -191,6 +189,7 @@ class SoundSampleTool:
             workers=self.workers,
             progress=self.progress,
             exact_threshold=self.exact_threshold,
+            worker_embed=getattr(self.model, "worker_encoder", None),
         )
         return self.library
 

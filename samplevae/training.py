@@ -582,6 +582,15 @@ def effective_precision(precision: str) -> str:
     return "mixed_bfloat16" if native else "float32"
 
 
+def inference_precision(params, precision: str = "auto") -> str:
+    """The Keras policy a trained model (its :class:`~samplevae.params.RunParams`) computes in
+    for inference: :func:`effective_precision`, except that "auto" stays float32 for a model
+    trained in float32 (a tiny config runs faster so)."""
+    if precision == "auto" and params.train.precision == "float32":
+        return "float32"
+    return effective_precision(precision)
+
+
 def _cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     try:
         text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")

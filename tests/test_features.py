@@ -622,7 +622,7 @@ def test_decoding_and_features_start_without_librosa(tmp_path):
     code = (
         "import sys; from samplevae.library import _file_job; "
         "from samplevae.params import AudioParams; "
-        f"o, f, e = _file_job(({str(path)!r}, AudioParams(), None, None)); "
+        f"o, f, t, e = _file_job(({str(path)!r}, AudioParams(), None, None)); "
         "assert e is None and f.shape == (1, 128, 125), e; "
         "print(sorted(m for m in ('librosa', 'scipy.signal', 'numba', 'tensorflow') "
         "if m in sys.modules))"

@@ -415,6 +415,71 @@ def test_numpy_engine_computes_what_the_keras_model_does(tiny_model_dir):
     assert ours.encode(x[:0]).shape == (0, ours.latent_dim)
 
 
+def test_cli_library_build_embeds_in_its_workers_without_tensorflow(
+    tmp_path, tiny_model_dir, kit_dir
+):
+    """``samplevae library build`` embeds with the numpy engine in its worker processes: it
+    never imports TensorFlow, and the library holds the embeddings the Keras model gives."""
+    import shutil
+
+    from samplevae.audio import load_audio
+    from samplevae.features import features
+    from samplevae.tool import SoundSampleTool
+
+    model = shutil.copytree(tiny_model_dir, tmp_path / "model")  # a library not built yet
+    proc = _cli(
+        ["library", "build", "--logdir", model, "--library", kit_dir, "--workers", "2"]
+        + ["--no-progress", "--json"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _imported(proc) == [], _imported(proc)
+    n_files = len(list(kit_dir.rglob("*.wav")))
+    assert json.loads(proc.stdout)["last_open"]["computed"] == n_files
+    tool = SoundSampleTool(model, library_dir=kit_dir, progress=False)  # the Keras model
+    assert tool.library.stats.computed == 0 and tool.library.stats.reused == n_files
+    ap = tool.audio_params
+    feats = np.stack([features(load_audio(f, ap), ap) for f in tool.library.paths])
+    np.testing.assert_allclose(tool.library.embeddings, tool.model.encode(feats), atol=1e-4)
+
+
+def test_library_embeds_in_spawned_workers_as_in_this_process(tmp_path, tiny_model_dir, kit_dir):
+    """With TensorFlow loaded (workers are spawned, the engine goes to them pickled), a build
+    whose workers embed gives the entries, MFCC statistics and embeddings of one that embeds
+    here; and a build too large for the workers embeds here."""
+    from samplevae.inference import NumpyVAE
+    from samplevae.modeldir import ModelDir
+    from samplevae.parallel import start_method
+
+    assert start_method() == "spawn"  # TensorFlow is loaded in this process
+    md = ModelDir(tiny_model_dir)
+    engine = NumpyVAE(md)
+    assert engine.worker_encoder(engine.WORKERS_UP_TO + 1) is None
+    libs, asked = [], []
+
+    def in_workers(n):
+        asked.append(n)
+        return engine.worker_encoder(n)
+
+    for worker_embed in (None, in_workers):
+        libs.append(
+            Library.open(
+                kit_dir,
+                embed=engine.encode,
+                audio=md.params.audio,
+                weights_fingerprint=md.weights_fingerprint(),
+                cache_dir=tmp_path / f"cache{len(libs)}",
+                workers=2,
+                progress=False,
+                worker_embed=worker_embed,
+            )
+        )
+    here, there = libs
+    assert asked == [len(here.paths)]
+    assert there.paths == here.paths and there.stats.computed == len(here.paths)
+    np.testing.assert_allclose(there.timbre, here.timbre, atol=1e-5)
+    np.testing.assert_allclose(there.embeddings, here.embeddings, atol=1e-5)
+
+
 def test_numpy_engine_names_weights_it_cannot_use(tmp_path, tiny_model_dir):
     import shutil
 
