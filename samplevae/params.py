@@ -401,7 +401,9 @@ PRECISIONS = ("auto", *POLICIES)
 
 @dataclass(frozen=True)
 class TrainParams(_JsonMixin):
-    """Training loop settings; defaults are the original's.
+    """Training loop settings; defaults are the original's, but ``class_weighting`` (on since
+    2026-12-03: balanced accuracy on unseen real kits +0.02 to +0.07 over three seeds, search
+    and generation unchanged; docs/training.md).
 
     ``precision`` is the Keras mixed-precision policy of training, or "auto" (see
     :data:`PRECISIONS`); it never changes the saved weights (float32). (What the tool computes
@@ -417,7 +419,7 @@ class TrainParams(_JsonMixin):
     plateau_factor: float = 5.0
     min_learning_rate: float = 1e-5
     num_steps: int | None = None
-    class_weighting: bool = False
+    class_weighting: bool = True
     seed: int = 0
     schedule: str = "plateau"
     warmup_steps: int = 100

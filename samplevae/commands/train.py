@@ -60,7 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="class_weighting",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="weight the classifier loss by inverse class frequency",
+        help="weight the classifier loss by inverse class frequency (default: on; "
+        "--no-class-weighting for the original's unweighted loss)",
     )
     for name, (typ, help_) in _MODEL_OPTIONS.items():
         p.add_argument(
