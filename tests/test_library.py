@@ -483,6 +483,34 @@ def test_library_embeds_in_spawned_workers_as_in_this_process(tmp_path, tiny_mod
     np.testing.assert_allclose(there.embeddings, here.embeddings, atol=1e-5)
 
 
+@pytest.mark.parametrize("scipy_blas", [True, False])
+def test_numpy_convolution_and_pooling_are_keras_s(monkeypatch, scipy_blas):
+    """The numpy engine's convolution (with BLAS accumulating in place, or numpy's product and
+    sum when scipy.linalg.blas is not imported) and pooling give what Keras's layers give."""
+    import keras
+
+    from samplevae import inference
+
+    inference.use_scipy_blas()
+    if not scipy_blas:
+        monkeypatch.delitem(sys.modules, "scipy.linalg.blas")
+    rng = np.random.default_rng(3)
+    for c, o, bias in ((1, 8, False), (5, 7, True), (6, 1, True)):
+        x = rng.standard_normal((3, 11, 9, c)).astype(np.float32)
+        layer = keras.layers.Conv2D(o, 3, padding="same", use_bias=bias)
+        want = np.asarray(layer(x))
+        w = [np.asarray(v) for v in layer.weights]
+        got = inference._conv_same(x, w[0], w[1] if bias else None)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    x = rng.standard_normal((2, 13, 12, 4)).astype(np.float32)
+    for size in ((4, 4), (2, 4), (2, 2)):
+        want = np.asarray(keras.layers.MaxPooling2D(size, strides=2, padding="valid")(x))
+        np.testing.assert_array_equal(inference._max_pool(x, size, 2), want)
+    np.testing.assert_allclose(
+        inference._elu(x), np.asarray(keras.activations.elu(x)), rtol=1e-6, atol=1e-7
+    )
+
+
 def test_numpy_engine_names_weights_it_cannot_use(tmp_path, tiny_model_dir):
     import shutil
 
