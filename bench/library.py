@@ -60,11 +60,12 @@ def numpy_stage_time(logdir, files) -> None:
     engine = NumpyVAE(md)
     jobs = [(f, md.params.audio, None, None) for f in files]
     lm._set_worker_embed(engine.worker_encoder(len(jobs)))
+    task = lm._CHUNK  # files per worker task, as the build sends them
     try:
-        lm._files_job(jobs[:16])  # warm
+        lm._files_job(jobs[:task])  # warm
         t0 = time.process_time()
-        for i in range(0, len(jobs), 16):  # the workers' tasks: 16 files each
-            lm._files_job(jobs[i : i + 16])
+        for i in range(0, len(jobs), task):
+            lm._files_job(jobs[i : i + task])
         t_all = (time.process_time() - t0) / len(jobs)
     finally:
         lm._set_worker_embed(None)
