@@ -175,6 +175,7 @@ class SampleVAE(keras.Model):
 
         # classifier
         self.cls_layers = []
+        cls_rate = mp.dropout if mp.classifier_dropout is None else mp.classifier_dropout
         if self.n_classes:
             for i, u in enumerate(mp.classifier_units):
                 self.cls_layers.append(
@@ -182,7 +183,7 @@ class SampleVAE(keras.Model):
                 )
                 self.cls_layers.append(
                     keras.layers.Dropout(
-                        mp.dropout, seed=seed + 10 + i, name=f"cls_dropout{i}", dtype=mixed
+                        cls_rate, seed=seed + 10 + i, name=f"cls_dropout{i}", dtype=mixed
                     )
                 )
             self.cls_layers.append(

@@ -219,6 +219,9 @@ class ModelParams(_JsonMixin):
     on unseen real kits: FMD of reconstructions 41.5 -> 37.1 and 41.4 -> 35.9, of blends
     49.9 -> 44.6 and 52.1 -> 46.1, classification and search no worse; docs/performance.md).
     A params.json written before the field existed reads as 0.
+
+    ``dropout`` is the rate on the encoder's hidden state and the decoder's dense layer, and
+    on the classifier's layers unless ``classifier_dropout`` sets theirs (None: ``dropout``).
     """
 
     conv_channels: tuple[int, ...] = (32, 64, 32, 32)
@@ -227,6 +230,7 @@ class ModelParams(_JsonMixin):
     pool_stride: int = 2
     hidden_units: int = 512
     dropout: float = 0.25
+    classifier_dropout: float | None = None
     latent_dim: int = 64
     iaf_steps: int = 5
     iaf_hidden: int = 0
@@ -274,6 +278,12 @@ class ModelParams(_JsonMixin):
         _check(
             _num(self.dropout) and 0.0 <= self.dropout < 1.0,
             f"dropout must be a number in [0, 1), got {self.dropout!r}",
+        )
+        _check(
+            self.classifier_dropout is None
+            or (_num(self.classifier_dropout) and 0.0 <= self.classifier_dropout < 1.0),
+            f"classifier_dropout must be a number in [0, 1) or null (= dropout), "
+            f"got {self.classifier_dropout!r}",
         )
         _check(
             _int(self.latent_dim) and self.latent_dim >= 2,

@@ -92,6 +92,26 @@ def test_shapes_follow_params(audio, model, n_classes, rng):
             m.predict_classes(x)
 
 
+@pytest.mark.parametrize("classifier_dropout", [None, 0.0, 0.5])
+def test_classifier_dropout_applies_to_the_classifier_only(rng, classifier_dropout):
+    """``classifier_dropout`` sets the classifier's rate alone; None means ``dropout``'s."""
+    base = tiny_run_params()
+    params = base.replace(
+        model=base.model.replace(dropout=0.0, classifier_dropout=classifier_dropout)
+    )
+    m = build_model(params, n_classes=3)
+    x = tf.constant(_feats(rng, params, 8))
+    _, h1 = m.encoder(x, training=True)
+    _, h2 = m.encoder(x, training=True)
+    np.testing.assert_array_equal(h1.numpy(), h2.numpy())  # encoder dropout is 0
+    logits = [m.classifier_logits(h1, training=True).numpy() for _ in range(2)]
+    stochastic = not np.allclose(logits[0], logits[1])
+    assert stochastic == bool(classifier_dropout)
+    np.testing.assert_allclose(  # inference never drops
+        m.classifier_logits(h1).numpy(), m.classifier_logits(h1).numpy()
+    )
+
+
 def test_default_architecture_matches_original():
     m = build_model(RunParams(), n_classes=9)
     assert m.conv_hw == [(63, 61), (31, 30), (15, 14), (7, 7)]

@@ -56,6 +56,8 @@ BAD_VALUES = [
     (ModelParams, "dropout", 1.0, "dropout"),
     (ModelParams, "dropout", -0.1, "dropout"),
     (ModelParams, "dropout", "0.25", "dropout"),
+    (ModelParams, "classifier_dropout", 1.0, "classifier_dropout"),
+    (ModelParams, "classifier_dropout", "0.5", "classifier_dropout"),
     (ModelParams, "latent_dim", 1, "latent_dim"),
     (ModelParams, "iaf_steps", -1, "iaf_steps"),
     (ModelParams, "iaf_hidden", -1, "iaf_hidden"),
