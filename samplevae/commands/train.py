@@ -22,7 +22,7 @@ _MODEL_OPTIONS = {
     "hidden_units": (int, "encoder hidden state units (default 512)"),
     "beta": (float, "weight of the KL term (default 1.0)"),
     "dropout": (float, "dropout rate (default 0.25)"),
-    "classifier_dropout": (float, "dropout rate of the classifier's layers (default: --dropout)"),
+    "classifier_dropout": (float, "dropout rate of the classifier's layers (default 0.5)"),
 }
 
 
