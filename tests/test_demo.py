@@ -31,11 +31,13 @@ def test_demo_trains_and_writes_sounds(demo_out):
     assert names == ["blend_kick_snare_1to2.wav", "blend_kick_snare_variation.wav", "random.wav"]
     for name in names:
         audio, sr = sf.read(demo_out / "sounds" / name)
-        assert sr == SMOKE_AUDIO.sample_rate and audio.shape == (SMOKE_AUDIO.n_samples,)
+        # generate() makes one-shots: mono, ending where the sound has decayed, at most a clip
+        assert sr == SMOKE_AUDIO.sample_rate and audio.ndim == 1
+        assert 0 < len(audio) <= SMOKE_AUDIO.n_samples
         assert np.abs(audio).max() > 0.1
     a, _ = sf.read(demo_out / "sounds" / "blend_kick_snare_1to2.wav")
     b, _ = sf.read(demo_out / "sounds" / "blend_kick_snare_variation.wav")
-    assert not np.allclose(a, b)  # the variance made a variation
+    assert a.shape != b.shape or not np.allclose(a, b)  # the variance made a variation
 
 
 @pytest.mark.slow
