@@ -110,6 +110,10 @@ def test_classifier_dropout_applies_to_the_classifier_only(rng, classifier_dropo
     np.testing.assert_allclose(  # inference never drops
         m.classifier_logits(h1).numpy(), m.classifier_logits(h1).numpy()
     )
+    if classifier_dropout is None:  # None follows `dropout`: with it on, the classifier drops
+        m = build_model(params.replace(model=params.model.replace(dropout=0.5)), n_classes=3)
+        logits = [m.classifier_logits(h1, training=True).numpy() for _ in range(2)]
+        assert not np.allclose(logits[0], logits[1])
 
 
 def test_default_architecture_matches_original():
