@@ -10,9 +10,9 @@ Architecture (defaults are the original's; every shape follows from the paramete
   ``z0 = mu + exp(log_var / 2) * eps``;
 - flow: ``iaf_steps`` x :class:`~samplevae.iaf.IAFStep`, each with its own context
   ``ELU(dense(conv output))`` of ``iaf_context_units`` units;
-- decoder: dense ELU + dropout to the conv-output shape, then per layer bilinear resize to
-  the previous encoder map size (finally the input size) + conv; ELU between, sigmoid at the
-  end;
+- decoder: dense ELU + dropout (``decoder_dropout``; None: ``dropout``'s) to the
+  conv-output shape, then per layer bilinear resize to the previous encoder map size (finally
+  the input size) + conv; ELU between, sigmoid at the end;
 - classifier (``n_classes > 0``): dense ``classifier_units`` ELU + dropout on the hidden state,
   then softmax over the classes.
 
@@ -149,8 +149,9 @@ class SampleVAE(keras.Model):
         self.dec_dense = keras.layers.Dense(
             math.prod(self.dec_shape), activation="elu", name="dec_dense", dtype=mixed
         )
+        dec_rate = mp.dropout if mp.decoder_dropout is None else mp.decoder_dropout
         self.dec_dropout = keras.layers.Dropout(
-            mp.dropout, seed=seed + 2, name="dec_dropout", dtype=mixed
+            dec_rate, seed=seed + 2, name="dec_dropout", dtype=mixed
         )
         self.dec_sizes = [size for _, size, _ in stages]
         last = stages[-1][0]

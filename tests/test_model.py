@@ -116,6 +116,25 @@ def test_classifier_dropout_applies_to_the_classifier_only(rng, classifier_dropo
         assert not np.allclose(logits[0], logits[1])
 
 
+@pytest.mark.parametrize("decoder_dropout", [None, 0.0, 0.5])
+def test_decoder_dropout_sets_the_decoders_rate_alone(rng, decoder_dropout):
+    """``decoder_dropout`` sets the decoder's rate, the encoder keeps ``dropout``'s; None
+    means ``dropout``'s."""
+    base = tiny_run_params()
+    params = base.replace(model=base.model.replace(dropout=0.5, decoder_dropout=decoder_dropout))
+    m = build_model(params, n_classes=3)
+    x = tf.constant(_feats(rng, params, 8))
+    _, h1 = m.encoder(x, training=True)
+    _, h2 = m.encoder(x, training=True)
+    assert not np.allclose(h1.numpy(), h2.numpy())  # the encoder drops at `dropout`'s rate
+    z = tf.constant(rng.standard_normal((8, params.model.latent_dim)).astype(np.float32))
+    out = [m.decoder_logits(z, training=True).numpy() for _ in range(2)]
+    assert (not np.allclose(out[0], out[1])) == (decoder_dropout != 0.0)
+    np.testing.assert_array_equal(  # inference never drops
+        m.decoder_logits(z).numpy(), m.decoder_logits(z).numpy()
+    )
+
+
 def test_default_architecture_matches_original():
     m = build_model(RunParams(), n_classes=9)
     assert m.conv_hw == [(63, 61), (31, 30), (15, 14), (7, 7)]

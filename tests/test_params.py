@@ -58,6 +58,8 @@ BAD_VALUES = [
     (ModelParams, "dropout", "0.25", "dropout"),
     (ModelParams, "classifier_dropout", 1.0, "classifier_dropout"),
     (ModelParams, "classifier_dropout", "0.5", "classifier_dropout"),
+    (ModelParams, "decoder_dropout", -0.1, "decoder_dropout"),
+    (ModelParams, "decoder_dropout", True, "decoder_dropout"),
     (ModelParams, "latent_dim", 1, "latent_dim"),
     (ModelParams, "iaf_steps", -1, "iaf_steps"),
     (ModelParams, "iaf_hidden", -1, "iaf_hidden"),
@@ -338,7 +340,8 @@ def test_cache_key_depends_on_feature_params_only():
 
 
 def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained(tmp_path):
-    """Fields added later (decoder_start, loud_weight, cepstral_weight, classifier_dropout) take
+    """Fields added later (decoder_start, loud_weight, cepstral_weight, classifier_dropout,
+    decoder_dropout) take
     the value an older model directory's params.json was trained with, not today's default: its
     weights still fit the model it builds, and resuming keeps its loss. A user's partial configuration takes
     today's defaults."""

@@ -706,6 +706,8 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
             "4",
             "--classifier-dropout",
             "0.4",
+            "--decoder-dropout",
+            "0.1",
             "--batch-size",
             "8",
             "--validate-every",
@@ -721,7 +723,7 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
     assert out["step"] == 6 and out["stopped_reason"] == "num_steps"
     params = ModelDir(logdir).params
     assert params.model.latent_dim == 4 and params.train.batch_size == 8
-    assert params.model.classifier_dropout == 0.4
+    assert params.model.classifier_dropout == 0.4 and params.model.decoder_dropout == 0.1
     assert params.model.conv_channels == tiny_params.model.conv_channels  # from --params
     code = main(["train", "--logdir", str(logdir), "--num-steps", "9", "--no-progress"])
     assert code == 0

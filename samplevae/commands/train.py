@@ -21,8 +21,9 @@ _MODEL_OPTIONS = {
     "iaf_steps": (int, "IAF flow steps (default 5)"),
     "hidden_units": (int, "encoder hidden state units (default 512)"),
     "beta": (float, "weight of the KL term (default 1.0)"),
-    "dropout": (float, "dropout rate (default 0.25)"),
+    "dropout": (float, "dropout rate of the encoder's hidden state and the decoder (default 0.25)"),
     "classifier_dropout": (float, "dropout rate of the classifier's layers (default 0.5)"),
+    "decoder_dropout": (float, "dropout rate of the decoder's dense layer (default: --dropout's)"),
 }
 
 
