@@ -341,10 +341,9 @@ def test_cache_key_depends_on_feature_params_only():
 
 def test_a_params_json_without_the_newer_model_fields_loads_as_it_was_trained(tmp_path):
     """Fields added later (decoder_start, loud_weight, cepstral_weight, classifier_dropout,
-    decoder_dropout) take
-    the value an older model directory's params.json was trained with, not today's default: its
-    weights still fit the model it builds, and resuming keeps its loss. A user's partial configuration takes
-    today's defaults."""
+    decoder_dropout) take the value an older model directory's params.json was trained with,
+    not today's default: its weights still fit the model it builds, and resuming keeps its
+    loss. A user's partial configuration takes today's defaults."""
     from samplevae.modeldir import ModelDir
     from samplevae.params import ModelParams, RunParams
 
