@@ -149,9 +149,8 @@ class SampleVAE(keras.Model):
         self.dec_dense = keras.layers.Dense(
             math.prod(self.dec_shape), activation="elu", name="dec_dense", dtype=mixed
         )
-        dec_rate = mp.dropout if mp.decoder_dropout is None else mp.decoder_dropout
         self.dec_dropout = keras.layers.Dropout(
-            dec_rate, seed=seed + 2, name="dec_dropout", dtype=mixed
+            mp.dropout_rate("decoder"), seed=seed + 2, name="dec_dropout", dtype=mixed
         )
         self.dec_sizes = [size for _, size, _ in stages]
         last = stages[-1][0]
@@ -176,7 +175,7 @@ class SampleVAE(keras.Model):
 
         # classifier
         self.cls_layers = []
-        cls_rate = mp.dropout if mp.classifier_dropout is None else mp.classifier_dropout
+        cls_rate = mp.dropout_rate("classifier")
         if self.n_classes:
             for i, u in enumerate(mp.classifier_units):
                 self.cls_layers.append(

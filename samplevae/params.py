@@ -286,18 +286,12 @@ class ModelParams(_JsonMixin):
             _num(self.dropout) and 0.0 <= self.dropout < 1.0,
             f"dropout must be a number in [0, 1), got {self.dropout!r}",
         )
-        _check(
-            self.classifier_dropout is None
-            or (_num(self.classifier_dropout) and 0.0 <= self.classifier_dropout < 1.0),
-            f"classifier_dropout must be a number in [0, 1) or null (= dropout), "
-            f"got {self.classifier_dropout!r}",
-        )
-        _check(
-            self.decoder_dropout is None
-            or (_num(self.decoder_dropout) and 0.0 <= self.decoder_dropout < 1.0),
-            f"decoder_dropout must be a number in [0, 1) or null (= dropout), "
-            f"got {self.decoder_dropout!r}",
-        )
+        for part in ("classifier", "decoder"):
+            own = getattr(self, f"{part}_dropout")
+            _check(
+                own is None or (_num(own) and 0.0 <= own < 1.0),
+                f"{part}_dropout must be a number in [0, 1) or null (= dropout), got {own!r}",
+            )
         _check(
             _int(self.latent_dim) and self.latent_dim >= 2,
             f"latent_dim must be an integer >= 2, got {self.latent_dim!r}",
@@ -348,6 +342,12 @@ class ModelParams(_JsonMixin):
             _num(self.cepstral_weight) and self.cepstral_weight >= 0,
             f"cepstral_weight must be a number >= 0, got {self.cepstral_weight!r}",
         )
+
+    def dropout_rate(self, part: str) -> float:
+        """The dropout rate of ``part`` (``"classifier"`` or ``"decoder"``): its own
+        ``<part>_dropout``, or ``dropout``'s where that is None."""
+        own = getattr(self, f"{part}_dropout")
+        return self.dropout if own is None else own
 
     #: Fields added after the first saved models, with the value a model directory's
     #: ``params.json`` that lacks them was trained with (whatever today's default): an old
