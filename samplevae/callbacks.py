@@ -76,6 +76,43 @@ def current_step(model) -> int:
     return int(_scalar(model.optimizer.iterations))
 
 
+def ema_pairs(model) -> list[tuple[Any, Any]]:
+    """``(weight, moving average)`` pairs of the model's optimizer where it keeps an
+    exponential moving average of the weights (``use_ema``, see ``train.ema_momentum``);
+    [] where it keeps none."""
+    opt = getattr(model, "optimizer", None)
+    opt = getattr(opt, "inner_optimizer", opt)  # under LossScaleOptimizer
+    if opt is None or not getattr(opt, "use_ema", False) or not opt.built:
+        return []
+    return list(zip(opt._trainable_variables, opt._model_variables_moving_average, strict=True))
+
+
+def swap_ema(model) -> None:
+    """Swap the model's weights with their moving averages (no-op without an average).
+
+    A checkpoint stores the averages as the model's weights (what validation, inference and
+    export use) and the weights being trained in the optimizer's slots: swap before saving,
+    and after restoring, to go on training."""
+    for var, average in ema_pairs(model):
+        value = np.array(var.numpy())
+        var.assign(average)
+        average.assign(value)
+
+
+class ValidateAverage(keras.callbacks.Callback):
+    """Validate on the weights' moving average (``train.ema_momentum``): the model that is
+    saved and used. Keras's ``SwapEMAWeights`` does the same with an arithmetic swap under
+    TensorFlow (``a += b; b = a - b; a -= b``), which rounds the weights being trained at
+    every validation, so that a resumed run would no longer be the run in one go; this swaps
+    them exactly (:func:`swap_ema`)."""
+
+    def on_test_begin(self, logs=None):
+        swap_ema(self.model)
+
+    def on_test_end(self, logs=None):
+        swap_ema(self.model)
+
+
 def _learning_rate(model) -> float:
     return float(_scalar(model.optimizer.learning_rate))
 
@@ -511,7 +548,11 @@ class ConfusionReport(keras.callbacks.Callback):
         self.report: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        probs = self.model.predict_classes(self.x)
+        swap_ema(self.model)  # what validation scored (SwapEMAWeights) and what is saved
+        try:
+            probs = self.model.predict_classes(self.x)
+        finally:
+            swap_ema(self.model)
         report = confusion_report(
             self.y, probs.argmax(axis=1), self.class_names, self.paths, confidence=probs.max(axis=1)
         )
@@ -712,7 +753,12 @@ class Checkpointer(keras.callbacks.Callback):
         )
         if improved:
             self.best = {"step": step, "val_loss": float(val)}
-        if improved or (step % self.every == 0 and step != self.saved_step):
+        # Keras's fit overwrites the weights with their averages after the last epoch: save
+        # the last step before that, while the weights being trained are still at hand.
+        ending = bool(ema_pairs(self.model)) and (
+            self.model.stop_training or epoch + 1 >= self.params.get("epochs", math.inf)
+        )
+        if improved or ((step % self.every == 0 or ending) and step != self.saved_step):
             self.save()
 
     def on_train_end(self, logs=None):
@@ -734,7 +780,11 @@ class Checkpointer(keras.callbacks.Callback):
             state["best"] = dict(self.best)
         for source in self.sources:
             state.update(source.state())
-        self.last = self.model_dir.save_checkpoint(self.model, state)
+        swap_ema(self.model)
+        try:
+            self.last = self.model_dir.save_checkpoint(self.model, state)
+        finally:
+            swap_ema(self.model)
         self.saved_step = step
         return self.last
 

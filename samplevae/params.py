@@ -437,6 +437,10 @@ class TrainParams(_JsonMixin):
     ``precision`` is the Keras mixed-precision policy of training, or "auto" (see
     :data:`PRECISIONS`); it never changes the saved weights (float32). (What the tool computes
     in is its own ``precision``, see :class:`~samplevae.tool.SoundSampleTool`.)
+
+    ``ema_momentum``: keep an exponential moving average of the weights (Keras's
+    ``use_ema``; ~``1 / (1 - momentum)`` steps long) and validate, checkpoint and use that;
+    None (default) trains and saves the weights themselves.
     """
 
     batch_size: int = 64
@@ -455,6 +459,7 @@ class TrainParams(_JsonMixin):
     final_lr_ratio: float = 0.02
     augment: bool = False
     precision: str = "auto"
+    ema_momentum: float | None = None
 
     def __post_init__(self) -> None:
         _check(
@@ -516,6 +521,12 @@ class TrainParams(_JsonMixin):
         _check(
             self.precision in PRECISIONS,
             f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+        )
+        _check(
+            self.ema_momentum is None
+            or (_num(self.ema_momentum) and 0.0 < self.ema_momentum < 1.0),
+            f"ema_momentum must be a number in (0, 1) or null (no averaging), "
+            f"got {self.ema_momentum!r}",
         )
 
 

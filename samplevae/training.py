@@ -49,9 +49,12 @@ from samplevae.callbacks import (
     ProgressBar,
     StopConditions,
     TrainingDiverged,
+    ValidateAverage,
     confusion_figure,
     confusion_report,
     current_step,
+    ema_pairs,
+    swap_ema,
 )
 from samplevae.errors import DatasetError, ModelError, ParameterError
 from samplevae.modeldir import ModelDir
@@ -191,6 +194,12 @@ def _resume_params(
                 f"{md.path}: trained with precision {params.train.precision!r}; resuming with "
                 f"{run_params.train.precision!r} is not supported (mixed_float16 keeps a loss "
                 "scale in the optimizer state). float32 <-> mixed_bfloat16 is fine"
+            )
+        if (run_params.train.ema_momentum is None) != (params.train.ema_momentum is None):
+            raise ModelError(
+                f"{md.path}: trained with ema_momentum {params.train.ema_momentum!r}; resuming "
+                f"with {run_params.train.ema_momentum!r} is not supported (the moving average "
+                "is part of the optimizer state); its value may change, not whether it is on"
             )
         params = params.replace(train=run_params.train)
     ws = _as_workspace(workspace if workspace is not None else params.workspace)
@@ -628,7 +637,13 @@ def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: boo
     precision = effective_precision(tp.precision)
     log.info("training precision: %s%s", precision, " (auto)" if tp.precision == "auto" else "")
     model = build_model(params, n_classes=len(params.class_names), precision=precision)
-    optimizer = keras.optimizers.Adam(learning_rate=tp.learning_rate, epsilon=tp.adam_epsilon)
+    ema = tp.ema_momentum is not None
+    optimizer = keras.optimizers.Adam(
+        learning_rate=tp.learning_rate,
+        epsilon=tp.adam_epsilon,
+        use_ema=ema,
+        ema_momentum=tp.ema_momentum if ema else 0.99,
+    )
     if precision == "mixed_float16":
         # The loss is a sum over every bin (~1e3-1e4 nats), so its float16 gradients overflow
         # long before small ones underflow: start the dynamic scale low (Keras's default 2^15
@@ -639,6 +654,12 @@ def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: boo
     model.compile(optimizer=optimizer, jit_compile=False)
     optimizer.build(model.trainable_variables)
     state = md.restore_checkpoint(model)
+    if ema_pairs(model):
+        if state and current_step(model) == int(state.get("step", -1)):
+            swap_ema(model)  # the checkpoint's weights are the averages (Checkpointer.save)
+        else:  # nothing restored into the averages: start them at the weights
+            for var, average in ema_pairs(model):
+                average.assign(var)
     if "rng" in state:
         model.set_rng_state(state["rng"])
     return model, state
@@ -657,6 +678,7 @@ class _Callbacks:
     records: MetricsRecords
     checkpoint: Checkpointer
     interval_end: IntervalEnd
+    ema: ValidateAverage | None = None
 
     def keras_list(self, user: list) -> list:
         ours = [
@@ -668,6 +690,7 @@ class _Callbacks:
             self.confusion,
             self.records,
             self.checkpoint,
+            self.ema,
         ]
         return [cb for cb in ours if cb is not None] + user + [self.interval_end]
 
@@ -790,6 +813,7 @@ def _make_callbacks(
         records,
         checkpoint,
         interval_end,
+        ValidateAverage() if tp.ema_momentum is not None else None,
     )
 
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+from samplevae import training
 from samplevae.dataset import load_dataset, make_dataset
 from samplevae.demo import SMOKE_AUDIO as TINY_AUDIO
 from samplevae.demo import smoke_run_params as tiny_run_params
@@ -392,12 +393,17 @@ def _levers(p):
     )
 
 
-@pytest.mark.parametrize("levers", [False, True], ids=["defaults", "levers"])
+@pytest.mark.parametrize("levers", ["defaults", "levers", "ema"])
 def test_resume_is_exact(tmp_path, kit_dataset, workspace, levers):
     """20 steps in one go == 15 steps, then resumed for 5 more (between two validations):
     same weights, same optimizer state, same validation losses; with the augmentation and
-    metric levers too (their randomness is keyed to the step)."""
-    params = _levers(_small()) if levers else _small()
+    metric levers too (their randomness is keyed to the step), and with the weights'
+    moving average (saved as the weights, the weights being trained kept beside it)."""
+    params = {
+        "defaults": _small(),
+        "levers": _levers(_small()),
+        "ema": _small(ema_momentum=0.8),
+    }[levers]
     whole = train(
         tmp_path / "whole",
         kit_dataset.name,
@@ -428,6 +434,50 @@ def test_resume_is_exact(tmp_path, kit_dataset, workspace, levers):
         for d in ("whole", "split")
     }
     assert valid["whole"] == valid["split"] and [s for s, _ in valid["whole"]] == [10, 20]
+
+
+def test_ema_saves_and_validates_the_weights_moving_average(tmp_path, kit_dataset, workspace):
+    """train.ema_momentum: the model a user loads holds the exponential moving average of the
+    weights over the steps (computed here from the weights seen after each step), and the
+    validation loss recorded is that model's."""
+    momentum = 0.7
+    seen = []
+
+    def record(batch, logs=None):
+        seen.append({v.path: v.numpy().copy() for v in model_ref[0].trainable_weights})
+
+    model_ref = []
+    grab = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs=None: model_ref.append(grab.model),
+        on_train_batch_end=record,
+    )
+    result = train(
+        tmp_path / "ema",
+        kit_dataset.name,
+        workspace=workspace,
+        run_params=_small(ema_momentum=momentum, validate_every=7, checkpoint_every=7),
+        num_steps=12,
+        progress=False,
+        callbacks=[grab],
+    )
+    assert result.step == 12 and len(seen) == 12
+    average = dict(seen[0])
+    for weights in seen[1:]:
+        average = {k: momentum * average[k] + (1 - momentum) * w for k, w in weights.items()}
+    loaded = ModelDir(tmp_path / "ema").load_model()
+    saved = {v.path: v.numpy() for v in loaded.trainable_weights}
+    assert saved.keys() == average.keys()
+    for name, value in saved.items():
+        np.testing.assert_allclose(value, average[name], rtol=1e-4, atol=1e-6, err_msg=name)
+    assert any(not np.allclose(saved[k], seen[-1][k]) for k in saved), "saved the raw weights"
+    # the last validation (step 12) scored the averaged weights, i.e. the saved model
+    last = ModelDir(tmp_path / "ema").metrics("valid")[-1]
+    assert last["step"] == 12
+    params = ModelDir(tmp_path / "ema").params
+    data = training._prepare_data(kit_dataset, workspace, params, progress=False)
+    loaded.compile()
+    scored = loaded.evaluate(training._valid_batches(data), verbose=0, return_dict=True)
+    assert scored["loss"] == pytest.approx(last["loss"], rel=1e-4)
 
 
 def test_user_keras_callbacks_work_as_keras_documents(tmp_path, kit_dataset, workspace):
@@ -617,6 +667,17 @@ def test_changed_architecture_on_resume(run):
         train(logdir, run_params=p.replace(model=p.model.replace(latent_dim=4)), progress=False)
 
 
+def test_switching_ema_on_when_resuming_is_refused(run):
+    """The moving average lives in the optimizer state: a run without one cannot resume
+    with one (the message says so; the model directory is left as it was)."""
+    logdir, _, _ = run
+    before = ModelDir(logdir).params
+    p = before.replace(train=before.train.replace(ema_momentum=0.99))
+    with pytest.raises(ModelError, match="ema_momentum None; resuming with 0.99"):
+        train(logdir, run_params=p, num_steps=before.train.num_steps, progress=False)
+    assert ModelDir(logdir).params == before
+
+
 def test_model_dir_errors(tmp_path):
     with pytest.raises(ModelError, match="no params.json"):
         ModelDir(tmp_path / "empty").load_model()
@@ -708,6 +769,8 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
             "0.4",
             "--decoder-dropout",
             "0.1",
+            "--ema-momentum",
+            "0.9",
             "--batch-size",
             "8",
             "--validate-every",
@@ -724,6 +787,7 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
     params = ModelDir(logdir).params
     assert params.model.latent_dim == 4 and params.train.batch_size == 8
     assert params.model.classifier_dropout == 0.4 and params.model.decoder_dropout == 0.1
+    assert params.train.ema_momentum == 0.9  # and the resume below goes on averaging
     assert params.model.conv_channels == tiny_params.model.conv_channels  # from --params
     code = main(["train", "--logdir", str(logdir), "--num-steps", "9", "--no-progress"])
     assert code == 0

@@ -15,6 +15,8 @@ _TRAIN_OPTIONS = {
     "checkpoint_every": "steps between checkpoints (default 500)",
     "min_learning_rate": "stop when the learning rate falls to this (default 1e-5)",
     "seed": "seed of initialisation, shuffling and sampling (default 0)",
+    "ema_momentum": "validate, save and use a moving average of the weights with this "
+    "momentum, e.g. 0.99 (default: off)",
 }
 _MODEL_OPTIONS = {
     "latent_dim": (int, "latent dimensions (default 64)"),
@@ -55,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop (with a checkpoint) after this many seconds",
     )
     for name, help_ in _TRAIN_OPTIONS.items():
-        typ = float if name in ("learning_rate", "min_learning_rate") else int
+        typ = float if name in ("learning_rate", "min_learning_rate", "ema_momentum") else int
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.add_argument(
         "--class-weighting",
