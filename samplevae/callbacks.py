@@ -548,7 +548,7 @@ class ConfusionReport(keras.callbacks.Callback):
         self.report: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        swap_ema(self.model)  # what validation scored (SwapEMAWeights) and what is saved
+        swap_ema(self.model)  # what validation scored (ValidateAverage) and what is saved
         try:
             probs = self.model.predict_classes(self.x)
         finally:
