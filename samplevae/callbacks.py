@@ -26,6 +26,7 @@ with classes, ``val_balanced_accuracy``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
@@ -97,6 +98,16 @@ def swap_ema(model) -> None:
         value = np.array(var.numpy())
         var.assign(average)
         average.assign(value)
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """The model holds the weights' moving averages inside the block (no-op without one)."""
+    swap_ema(model)
+    try:
+        yield model
+    finally:
+        swap_ema(model)
 
 
 class ValidateAverage(keras.callbacks.Callback):
@@ -548,11 +559,8 @@ class ConfusionReport(keras.callbacks.Callback):
         self.report: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        swap_ema(self.model)  # what validation scored (ValidateAverage) and what is saved
-        try:
+        with averaged_weights(self.model):  # what validation scored and what is saved
             probs = self.model.predict_classes(self.x)
-        finally:
-            swap_ema(self.model)
         report = confusion_report(
             self.y, probs.argmax(axis=1), self.class_names, self.paths, confidence=probs.max(axis=1)
         )
@@ -780,11 +788,8 @@ class Checkpointer(keras.callbacks.Callback):
             state["best"] = dict(self.best)
         for source in self.sources:
             state.update(source.state())
-        swap_ema(self.model)
-        try:
+        with averaged_weights(self.model):
             self.last = self.model_dir.save_checkpoint(self.model, state)
-        finally:
-            swap_ema(self.model)
         self.saved_step = step
         return self.last
 
