@@ -92,11 +92,8 @@ def _conv_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np
     kh, kw, c, o = kernel.shape
     n, h, w, _ = x.shape
     ph, pw = (kh - 1) // 2, (kw - 1) // 2
-    if c == 1:  # one input channel: the taps as columns of one product
-        xp = np.pad(x[..., 0], ((0, 0), (ph, kh - 1 - ph), (pw, kw - 1 - pw)))
-        win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw), axis=(1, 2))
-        out = (win.reshape(n * h * w, kh * kw) @ kernel.reshape(kh * kw, o)).reshape(n, h, w, o)
-        return out + bias if bias is not None else out
+    if c == 1:
+        return _conv_one_channel(x, kernel, bias).transpose(0, 2, 3, 1)
     # Each clip padded (one spare row at the bottom) and flattened to rows of c channels: tap
     # (dy, dx) is then the contiguous row range from dy * wp + dx, so the convolution is
     # kh * kw products accumulated in place, with no copy of the taps; each output row's
@@ -116,20 +113,69 @@ def _conv_same(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np
     return out
 
 
-def _max_pool(x: np.ndarray, size: tuple[int, int], stride: int) -> np.ndarray:
-    """Keras ``MaxPooling2D(padding="valid")``: the maximum over the window's columns, then
-    over its rows (ph + pw passes, not ph * pw)."""
-    (ph, pw), (_, h, w, _) = size, x.shape
-    oh, ow = (h - ph) // stride + 1, (w - pw) // stride + 1
-    cols = None
-    for dx in range(pw):
-        tap = x[:, : stride * (oh - 1) + ph, dx : dx + stride * (ow - 1) + 1 : stride]
-        cols = tap.copy() if cols is None else np.maximum(cols, tap, out=cols)
-    out = None
-    for dy in range(ph):
-        tap = cols[:, dy : dy + stride * (oh - 1) + 1 : stride]
-        out = tap.copy() if out is None else np.maximum(out, tap, out=out)
+def _conv_one_channel(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """:func:`_conv_same` of a one-channel input, channels first: ``x`` [n, h, w, 1] ->
+    [n, o, h, w]. Per clip one product ``kernel`` [o, kh * kw] @ taps [kh * kw, h * wp], each
+    tap a contiguous range of the padded, flattened clip (as in :func:`_conv_same`): the
+    output is written once, in the layout the pooling that follows reads fastest (the taps
+    as columns of an [h * w, kh * kw] product took 4x as long: a depth of 9 suits no BLAS)."""
+    kh, kw, _, o = kernel.shape
+    n, h, w, _ = x.shape
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    wp, rows = w + kw - 1, h * (w + kw - 1)
+    xp = np.pad(x[..., 0], ((0, 0), (ph, kh - ph), (pw, kw - 1 - pw))).reshape(n, -1)
+    k_t = np.ascontiguousarray(kernel.reshape(kh * kw, o).T)
+    starts = [dy * wp + dx for dy in range(kh) for dx in range(kw)]
+    taps = np.empty((kh * kw, rows), dtype=np.float32)
+    out = np.empty((n, o, h, w), dtype=np.float32)
+    for i in range(n):
+        for t, start in enumerate(starts):
+            taps[t] = xp[i, start : start + rows]
+        out[i] = (k_t @ taps).reshape(o, h, wp)[:, :, :w]
+    if bias is not None:
+        out += bias[None, :, None, None]
     return out
+
+
+def _block_max(x: np.ndarray, axis: int, size: int, stride: int) -> np.ndarray:
+    """The maximum over windows of ``size`` at ``stride`` along ``axis`` ('valid'). A window
+    that is a whole number of strides long is the maximum of that many adjacent blocks of one
+    stride: one pass over ``x`` for the blocks, then ``size // stride - 1`` over the blocks
+    (a 4-wide window at stride 2: 2 passes, not 4)."""
+    n_out = (x.shape[axis] - size) // stride + 1
+
+    def take(a, start, stop, step=1):
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(start, stop, step)
+        return a[tuple(index)]
+
+    if size % stride:  # overlapping windows of another shape: tap by tap
+        out = take(x, 0, stride * (n_out - 1) + 1, stride).copy()
+        for d in range(1, size):
+            np.maximum(out, take(x, d, d + stride * (n_out - 1) + 1, stride), out=out)
+        return out
+    per = size // stride
+    n_blocks = n_out + per - 1
+    blocks = take(x, 0, stride * n_blocks, stride).copy()
+    for d in range(1, stride):
+        np.maximum(blocks, take(x, d, d + stride * n_blocks, stride), out=blocks)
+    if per == 1:
+        return blocks
+    out = take(blocks, 0, n_out).copy()
+    for d in range(1, per):
+        np.maximum(out, take(blocks, d, d + n_out), out=out)
+    return out
+
+
+def _max_pool(
+    x: np.ndarray, size: tuple[int, int], stride: int, channels_first: bool = False
+) -> np.ndarray:
+    """Keras ``MaxPooling2D(padding="valid")`` of ``x`` [n, h, w, c] (or [n, c, h, w]): the
+    maximum over the window's columns, then over its rows (:func:`_block_max`); channels
+    first, over its rows first (whole lines of columns at a time: 1.2x faster there)."""
+    if channels_first:
+        return _block_max(_block_max(x, 2, size[0], stride), 3, size[1], stride)
+    return _block_max(_block_max(x, 2, size[1], stride), 1, size[0], stride)
 
 
 def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -285,8 +331,13 @@ class NumpyVAE:
         h = x[..., None]
         for i, pool in enumerate(mp.pool_sizes):
             w = self._w[f"enc_conv{i}"]
-            conv = _conv_same(h, w[0], w[1] if len(w) > 1 else None)
-            h = _elu(_max_pool(conv, pool, mp.pool_stride))
+            kernel, bias = w[0], w[1] if len(w) > 1 else None
+            if h.shape[-1] == 1:  # pooled channels first, as computed: 4x less to transpose
+                conv = _conv_one_channel(h, kernel, bias)
+                h = _max_pool(conv, pool, mp.pool_stride, channels_first=True)
+                h = _elu(np.ascontiguousarray(h.transpose(0, 2, 3, 1)))
+            else:
+                h = _elu(_max_pool(_conv_same(h, kernel, bias), pool, mp.pool_stride))
         conv_out = h.reshape(h.shape[0], -1)
         return conv_out, _elu(self._dense("enc_hidden", conv_out))
 

@@ -495,17 +495,31 @@ def test_numpy_convolution_and_pooling_are_keras_s(monkeypatch, scipy_blas):
     if not scipy_blas:
         monkeypatch.delitem(sys.modules, "scipy.linalg.blas")
     rng = np.random.default_rng(3)
-    for c, o, bias in ((1, 8, False), (5, 7, True), (6, 1, True)):
+    for c, o, bias, k in ((1, 8, False, 3), (1, 4, True, 5), (5, 7, True, 3), (6, 1, True, 3)):
         x = rng.standard_normal((3, 11, 9, c)).astype(np.float32)
-        layer = keras.layers.Conv2D(o, 3, padding="same", use_bias=bias)
+        layer = keras.layers.Conv2D(o, k, padding="same", use_bias=bias)
         want = np.asarray(layer(x))
         w = [np.asarray(v) for v in layer.weights]
         got = inference._conv_same(x, w[0], w[1] if bias else None)
         np.testing.assert_allclose(got, want, atol=1e-5)
     x = rng.standard_normal((2, 13, 12, 4)).astype(np.float32)
-    for size in ((4, 4), (2, 4), (2, 2)):
-        want = np.asarray(keras.layers.MaxPooling2D(size, strides=2, padding="valid")(x))
-        np.testing.assert_array_equal(inference._max_pool(x, size, 2), want)
+    # windows a whole number of strides long (pooled block by block) and others
+    for size, stride in (
+        ((4, 4), 2),
+        ((2, 4), 2),
+        ((2, 2), 2),
+        ((3, 2), 2),
+        ((3, 5), 2),
+        ((2, 3), 1),
+        ((1, 1), 2),
+        ((4, 2), 3),
+        ((6, 3), 3),
+    ):
+        pool = keras.layers.MaxPooling2D(size, strides=stride, padding="valid")
+        want = np.asarray(pool(x))
+        np.testing.assert_array_equal(inference._max_pool(x, size, stride), want)
+        first = inference._max_pool(x.transpose(0, 3, 1, 2), size, stride, channels_first=True)
+        np.testing.assert_array_equal(first.transpose(0, 2, 3, 1), want)
     np.testing.assert_allclose(
         inference._elu(x), np.asarray(keras.activations.elu(x)), rtol=1e-6, atol=1e-7
     )
