@@ -16,6 +16,15 @@ Sources (``apt-get download`` + ``dpkg -x`` into ``<out>/cache``; nothing else i
   from their names by :func:`label_from_name`; what it cannot label with confidence is left
   out and listed.
 
+With ``--extra-train``, more sources join the *training* kits only (the validation kits stay
+exactly as above, so figures stay comparable with the benchmark's): the bank-128 kit of
+``opl3-soundfont`` (an FM chip's drums) and the drum one-shots of ``sonic-pi-samples``,
+labelled by :func:`label_sonic_pi`.
+
+Families are kept apart by more than their names: a training sound that is a near-copy of a
+validation sound (:func:`near_copies`: normalised cross-correlation >= :data:`NEAR_COPY`
+over the first half second, at any lag) is left out and listed.
+
 The split is by source *family* (:data:`FAMILIES`): MuseScore General is derived from
 FluidR3, so the two fluid soundfonts and MuseScore are one family and go together. By
 default the ``fluidr3`` family trains, and ``timgm6mb`` + ``lmms`` + ``exadrums`` (kits the
@@ -87,6 +96,8 @@ PACKAGES: tuple[str, ...] = (
     "lmms-common",
     "exadrums",
 )
+#: More training kits (``--extra-train``): families of their own, never validation by default.
+EXTRA_PACKAGES: tuple[str, ...] = ("opl3-soundfont", "sonic-pi-samples")
 #: Packages reserved for independent checks of the project: never used here.
 FORBIDDEN_PACKAGES = frozenset(
     {"hydrogen-drumkits", "hydrogen-drumkits-effects", "hydrogen-data", "avldrums.lv2-soundfont"}
@@ -112,15 +123,24 @@ SOUNDFONTS: tuple[SoundFont, ...] = (
     ),
     SoundFont("TimGM6mb", "timgm6mb-soundfont", "usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb"),
 )
+#: ``csound-soundfont``'s ``sf_GMbank.sf2`` is not among them: its kits play TimGM6mb's own
+#: recordings (126 of its 197 distinct renders correlate >= 0.95 with a TimGM6mb render).
+EXTRA_SOUNDFONTS: tuple[SoundFont, ...] = (
+    SoundFont("OPL3_FM", "opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3"),
+)
 LMMS_DIR = "usr/share/lmms/samples/drums"
 EXADRUMS_DIR = "usr/share/exadrums"
+SONIC_PI_DIR = "usr/share/sonic-pi/samples"
 
 #: Source -> family. Sources of one family may share recordings: they go to one split.
 FAMILIES: dict[str, str] = {
-    **{sf.source: sf.family for sf in SOUNDFONTS},
+    **{sf.source: sf.family for sf in SOUNDFONTS + EXTRA_SOUNDFONTS},
     "lmms": "lmms",
     "exadrums": "exadrums",
+    "sonicpi": "sonicpi",
 }
+#: The families ``--extra-train`` adds.
+EXTRA_FAMILIES: tuple[str, ...] = ("opl3", "sonicpi")
 DEFAULT_VALID_FAMILIES: tuple[str, ...] = ("timgm6mb", "lmms", "exadrums")
 
 
@@ -139,6 +159,7 @@ _KIT_EXCLUDE = (
     (re.compile(r"marching", re.I), "marching percussion (not the GM drum map)"),
     (re.compile(r"orchestra", re.I), "orchestra kit (timpani on the tom keys, castanets on 39)"),
     (re.compile(r"metronome", re.I), "metronome (not drums)"),
+    (re.compile(r"cm-64|mt-32", re.I), "the MT-32 rhythm map, not General MIDI's"),
 )
 
 
@@ -283,6 +304,28 @@ def label_exadrums(file_name: str, instrument: str | None) -> tuple[str | None, 
     if by_file or by_inst:
         return by_file or by_inst, ""
     return None, f"{why_file}; instrument {instrument!r}: {why_inst}" if instrument else why_file
+
+
+#: Sonic Pi's own sample-name prefixes (``bd_haus``, ``sn_dub``, ``drum_bass_hard``): a
+#: prefix's class, before :func:`label_from_name`'s rules read the rest.
+SONIC_PI_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("bd_", "kick"),
+    ("sn_", "snare"),
+    ("drum_bass_", "kick"),
+    ("drum_cymbal_closed", "hihat_closed"),
+    ("drum_cymbal_open", "hihat_open"),
+)
+
+
+def label_sonic_pi(file_name: str) -> tuple[str | None, str]:
+    """A ``sonic-pi-samples`` file: its prefix (:data:`SONIC_PI_PREFIXES`: ``bd_`` kicks,
+    ``sn_`` snares, ``drum_bass_`` kicks, ``drum_cymbal_closed``/``_open`` hats), else
+    :func:`label_from_name` (``drum_tom_lo_hard`` -> tom_low, ``elec_hi_snare`` -> snare)."""
+    stem = file_name.lower()
+    for prefix, label in SONIC_PI_PREFIXES:
+        if stem.startswith(prefix):
+            return label, ""
+    return label_from_name(file_name)
 
 
 def exadrums_instruments(kit_xml: str | bytes) -> dict[str, str]:
@@ -586,6 +629,40 @@ def deduplicate(items: Iterable[Item]) -> tuple[list[Item], list[tuple[Item, Ite
     return kept, dropped
 
 
+NEAR_COPY = 0.95  # normalised cross-correlation above which two sounds share a recording
+_NEAR_COPY_SAMPLES = SAMPLE_RATE // 2
+
+
+def near_copies(
+    items: Sequence[Item], others: Sequence[Item], threshold: float = NEAR_COPY
+) -> list[tuple[int, int, float]]:
+    """``(i, j, correlation)`` for each ``items[i]`` whose best match in ``others`` (``j``)
+    reaches ``threshold``: the maximum over all lags of the normalised cross-correlation of
+    their first half seconds. A recording played by two kits (another envelope, level or
+    start) is caught where a hash of the samples is not."""
+    if not items or not others:
+        return []
+    n = _NEAR_COPY_SAMPLES
+    size = 1 << (2 * n - 1).bit_length()  # no wrap-around: linear correlation at every lag
+
+    def spectra(group: Sequence[Item]) -> np.ndarray:
+        x = np.zeros((len(group), n), dtype=np.float32)
+        for k, it in enumerate(group):
+            a = it.audio[:n].astype(np.float32)
+            x[k, : a.size] = a
+        x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+        return np.fft.rfft(x, n=size, axis=1)
+
+    theirs = spectra(others)
+    out = []
+    for i, mine in enumerate(spectra(items)):
+        best = np.abs(np.fft.irfft(theirs * np.conj(mine)[None], n=size, axis=1)).max(axis=1)
+        j = int(best.argmax())
+        if best[j] >= threshold:
+            out.append((i, j, float(best[j])))
+    return out
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "kit"
 
@@ -667,12 +744,16 @@ def count_table(rows: Sequence[dict]) -> str:
 
 
 def collect_soundfonts(
-    cache: Path, fluidsynth: str, velocities: Sequence[int], excluded: list
+    cache: Path,
+    fluidsynth: str,
+    velocities: Sequence[int],
+    excluded: list,
+    soundfonts: Sequence[SoundFont] = SOUNDFONTS,
 ) -> list[Item]:
     from tqdm.auto import tqdm
 
     jobs = []
-    for sf in SOUNDFONTS:
+    for sf in soundfonts:
         sf_path = fetch_package(sf.package, cache) / sf.path
         for program, kit in drum_kits(sf_path.read_bytes()):
             why = kit_exclusion(kit)
@@ -712,44 +793,54 @@ def collect_soundfonts(
     return items
 
 
-def collect_one_shots(cache: Path, excluded: list) -> list[Item]:
+def collect_named(
+    source: str, folder: Path, rel: str, labeller, excluded: list, pattern: str = "*"
+) -> list[Item]:
+    """The one-shots of ``folder`` (``rel`` inside its package) that ``labeller(name)``
+    labels; the others go to ``excluded`` with the reason."""
     items = []
-    lmms = fetch_package("lmms-common", cache) / LMMS_DIR
-    for p in sorted(lmms.iterdir()):
-        label, why = label_from_name(p.name)
+    for p in sorted(folder.glob(pattern)):
+        if not p.is_file():
+            continue
+        label, why = labeller(p.name)
         if label is None:
-            excluded.append(("lmms", p.name, why))
+            excluded.append((source, p.name, why))
             continue
         audio, why = one_shot(p)
         if audio is None:
-            excluded.append(("lmms", p.name, why))
+            excluded.append((source, p.name, why))
             continue
         items.append(
-            Item("lmms", "lmms", f"lmms__{p.stem}.wav", label, audio, origin=f"{LMMS_DIR}/{p.name}")
+            Item(source, source, f"{source}__{p.stem}.wav", label, audio, origin=f"{rel}/{p.name}")
         )
+    return items
+
+
+def collect_one_shots(cache: Path, excluded: list) -> list[Item]:
+    lmms = fetch_package("lmms-common", cache) / LMMS_DIR
+    items = collect_named("lmms", lmms, LMMS_DIR, label_from_name, excluded)
     exa = fetch_package("exadrums", cache) / EXADRUMS_DIR
     kit_xml = exa / "Default.xml"
     instruments = exadrums_instruments(kit_xml.read_bytes()) if kit_xml.is_file() else {}
-    for p in sorted(exa.glob("*.wav")):
-        label, why = label_exadrums(p.name, instruments.get(p.name))
-        if label is None:
-            excluded.append(("exadrums", p.name, why))
-            continue
-        audio, why = one_shot(p)
-        if audio is None:
-            excluded.append(("exadrums", p.name, why))
-            continue
-        items.append(
-            Item(
-                "exadrums",
-                "exadrums",
-                f"exadrums__{p.stem}.wav",
-                label,
-                audio,
-                origin=f"{EXADRUMS_DIR}/{p.name}",
-            )
-        )
-    return items
+    return items + collect_named(
+        "exadrums",
+        exa,
+        EXADRUMS_DIR,
+        lambda name: label_exadrums(name, instruments.get(name)),
+        excluded,
+        pattern="*.wav",
+    )
+
+
+def collect_extra(
+    cache: Path, fluidsynth: str, velocities: Sequence[int], excluded: list
+) -> list[Item]:
+    """The ``--extra-train`` sources: :data:`EXTRA_SOUNDFONTS`' kits, Sonic Pi's one-shots."""
+    items = collect_soundfonts(cache, fluidsynth, velocities, excluded, EXTRA_SOUNDFONTS)
+    sonic = fetch_package("sonic-pi-samples", cache) / SONIC_PI_DIR
+    return items + collect_named(
+        "sonicpi", sonic, SONIC_PI_DIR, label_sonic_pi, excluded, pattern="*.flac"
+    )
 
 
 def build(
@@ -757,24 +848,38 @@ def build(
     *,
     velocities: Sequence[int] = VELOCITIES,
     valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES,
+    extra_train: bool = False,
 ) -> list[dict]:
     out = out.resolve()
+    valid_families = tuple(valid_families)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     fluidsynth = ensure_fluidsynth()
     excluded: list[tuple[str, str, str]] = []
     items = collect_soundfonts(cache, fluidsynth, velocities, excluded)
     items += collect_one_shots(cache, excluded)
+    if extra_train:  # after the benchmark's own sources: a twin of theirs is the one dropped
+        items += collect_extra(cache, fluidsynth, velocities, excluded)
     kept, dropped = deduplicate(items)
     for it, twin in dropped:
         excluded.append((it.source, it.name, f"identical to {twin.name}"))
+    train = [it for it in kept if split_of(it.source, valid_families) == "train"]
+    valid = [it for it in kept if split_of(it.source, valid_families) == "valid"]
+    copies = near_copies(train, valid)
+    for i, j, corr in copies:
+        excluded.append(
+            (train[i].source, train[i].name, f"near-copy of {valid[j].name} ({corr:.3f})")
+        )
+    drop = {id(train[i]) for i, _, _ in copies}
+    kept = [it for it in kept if id(it) not in drop]
     rows = write_benchmark(out, kept, excluded, valid_families)
     n_dup = len(dropped)
     print(
-        f"\n{len(items)} labelled sounds, {n_dup} identical renders dropped, {len(rows)} written "
-        f"({len(excluded) - n_dup} other exclusions, see {out / 'excluded.csv'})"
+        f"\n{len(items)} labelled sounds, {n_dup} identical renders dropped, {len(copies)} "
+        f"training sounds near-copies of validation sounds dropped, {len(rows)} written "
+        f"({len(excluded) - n_dup - len(copies)} other exclusions, see {out / 'excluded.csv'})"
     )
-    left_out = [(s, i, r) for s, i, r in excluded if s in ("lmms", "exadrums")]
+    left_out = [(s, i, r) for s, i, r in excluded if s in ("lmms", "exadrums", "sonicpi")]
     if left_out:
         print("one-shots left out:")
         for s, i, r in left_out:
@@ -808,12 +913,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=sorted(set(FAMILIES.values())),
         help="source families held out for validation (default: %(default)s)",
     )
+    p.add_argument(
+        "--extra-train",
+        action="store_true",
+        help="add more training kits (csound-soundfont, opl3-soundfont, sonic-pi-samples); "
+        "the validation kits stay the same (use another --out)",
+    )
     args = p.parse_args(argv)
     if not all(1 <= v <= 127 for v in args.velocities):
         p.error("velocities must be in 1..127")
-    if set(args.valid_families) >= set(FAMILIES.values()):
+    used = set(FAMILIES.values()) - (set() if args.extra_train else set(EXTRA_FAMILIES))
+    if not set(args.valid_families) <= used:
+        p.error("an --extra-train family can validate only with --extra-train")
+    if set(args.valid_families) >= used:
         p.error("leave at least one family for training")
-    build(args.out, velocities=args.velocities, valid_families=args.valid_families)
+    build(
+        args.out,
+        velocities=args.velocities,
+        valid_families=args.valid_families,
+        extra_train=args.extra_train,
+    )
     return 0
 
 

@@ -112,6 +112,78 @@ def test_exadrums_labels_combine_kit_and_file_names():
     assert rk.label_exadrums("HiHat.wav", None)[0] is None
 
 
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("bd_haus.flac", "kick"),
+        ("bd_808.flac", "kick"),
+        ("drum_bass_hard.flac", "kick"),
+        ("drum_heavy_kick.flac", "kick"),
+        ("elec_hollow_kick.flac", "kick"),
+        ("sn_dub.flac", "snare"),
+        ("elec_hi_snare.flac", "snare"),  # "hi" is the snare's pitch, not a tom's
+        ("drum_snare_soft.flac", "snare"),
+        ("drum_cymbal_closed.flac", "hihat_closed"),
+        ("drum_cymbal_open.flac", "hihat_open"),
+        ("drum_tom_lo_hard.flac", "tom_low"),
+        ("drum_tom_mid_soft.flac", "tom_mid"),
+        ("drum_tom_hi_hard.flac", "tom_high"),
+        # left out: no pitch, cymbals, percussion of other kinds, loops
+        ("elec_fuzz_tom.flac", None),
+        ("drum_cymbal_hard.flac", None),
+        ("drum_cymbal_pedal.flac", None),
+        ("drum_splash_soft.flac", None),
+        ("drum_roll.flac", None),
+        ("drum_cowbell.flac", None),
+        ("perc_snap.flac", None),
+        ("loop_amen.flac", None),
+        ("tabla_na.flac", None),
+        ("bass_hit_c.flac", None),  # a bass note, not a bass drum
+    ],
+)
+def test_sonic_pi_labels(name, label):
+    got, reason = rk.label_sonic_pi(name)
+    assert got == label
+    assert bool(reason) == (label is None)
+
+
+def test_extra_training_sources_only_train():
+    extra = set(rk.EXTRA_FAMILIES)
+    assert extra == {rk.FAMILIES[s] for s in ("OPL3_FM", "sonicpi")}
+    assert not extra & set(rk.DEFAULT_VALID_FAMILIES)
+    assert rk.split_of("OPL3_FM") == rk.split_of("sonicpi") == "train"
+    assert not rk.FORBIDDEN_PACKAGES & set(rk.EXTRA_PACKAGES)
+    # csound's GM bank plays TimGM6mb's recordings (a validation family): never a source
+    assert "csound-soundfont" not in {sf.package for sf in rk.SOUNDFONTS + rk.EXTRA_SOUNDFONTS}
+
+
+def test_near_copies_are_caught_across_envelope_level_and_start():
+    rng = np.random.default_rng(1)
+    sr, n = rk.SAMPLE_RATE, int(rk.SAMPLE_RATE * rk.CLIP_SEC)
+    t = np.arange(n) / sr
+
+    def hit(f0, decay, noise):
+        x = np.sin(2 * np.pi * f0 * t * (1 + 0.3 * np.exp(-t * 30))) * np.exp(-t * decay)
+        return x + noise * rng.standard_normal(n) * np.exp(-t * 60)
+
+    recording = hit(180.0, 12.0, 0.3)
+    # the same recording in another kit: 30 ms later, quieter, a shorter release
+    copy = np.zeros(n)
+    copy[480:] = 0.4 * recording[: n - 480] * np.exp(-t[: n - 480] * 2.0)
+    other_tom = hit(240.0, 12.0, 0.3)  # same synthesis, another pitch
+    snare = hit(200.0, 25.0, 2.0)
+
+    def item(name, x):
+        return _item("FluidR3_GM", name, "tom_low", np.round(x / np.abs(x).max() * 30000))
+
+    valid = [item("v_snare", snare), item("v_tom", recording)]
+    train = [item("t_other", other_tom), item("t_copy", copy), item("t_snare2", hit(200, 25, 2))]
+    found = rk.near_copies(train, valid)
+    assert [(i, j) for i, j, _ in found] == [(1, 1)]
+    assert found[0][2] >= rk.NEAR_COPY
+    assert rk.near_copies(train, []) == [] and rk.near_copies([], valid) == []
+
+
 def test_gm_note_map():
     m = rk.GM_NOTE_MAP
     assert m[35] == m[36] == "kick"
@@ -140,6 +212,7 @@ def test_which_kits_are_rendered_and_with_which_notes():
         assert rk.kit_exclusion(name) is None, name
     for name in (
         "SFX",
+        "CM-64/32 Set",  # the MT-32 rhythm map
         "Marching Snare",
         "OldMarchingTenor",
         "Orchestra Kit",
