@@ -96,6 +96,7 @@ class SampleVAE(keras.Model):
         self.classifier_weight = float(mp.classifier_weight)
         self.metric_weight = float(mp.metric_weight) if n_classes else 0.0
         self.augment = bool(run_params.train.augment)
+        self.augment_clean = run_params.train.augment_target == "clean"
         self._seed = int(run_params.train.seed)
         self.conv_hw = mp.conv_shapes(audio)
         seed = int(run_params.train.seed)
@@ -266,7 +267,7 @@ class SampleVAE(keras.Model):
             )
         return out
 
-    def per_example_losses(self, x, y, eps, training=False):
+    def per_example_losses(self, x, y, eps, training=False, target=None):
         """Losses of each example (no reduction).
 
         Parameters
@@ -274,6 +275,7 @@ class SampleVAE(keras.Model):
         x : [n, n_mels, n_frames] float32 features in [0, 1]
         y : [n] int32 class indices (ignored without a classifier)
         eps : [n, latent_dim] standard-normal noise for ``z0 = mu + sigma * eps``
+        target : [n, n_mels, n_frames] what the reconstruction is scored against (None: ``x``)
 
         Returns
         -------
@@ -287,6 +289,8 @@ class SampleVAE(keras.Model):
         z0 = mu + ops.exp(0.5 * log_var) * ops.cast(eps, mu.dtype)
         z, log_det = self.flow(z0, conv_out)
         logits = self.decoder_logits(z, training=training)
+        if target is not None:  # from here on, x is what the reconstruction is scored against
+            x = target
         # -[x log sigmoid(l) + (1 - x) log(1 - sigmoid(l))] == softplus(l) - x * l
         bce = ops.softplus(logits) - x * logits
         if self.loud_weight:
@@ -358,7 +362,10 @@ class SampleVAE(keras.Model):
         examples seen since the metrics were reset (``loss``, ``reconstruction``, ``kl``,
         ``classifier``, ``accuracy``)."""
         x, y, w, _ = _unpack(data)
+        target = None
         if self.augment:
+            if self.augment_clean:
+                target = x
             # one stateless seed per step: reproducible, and exact across a resume
             step = tf.cast(self.optimizer.iterations, tf.int32)
             x = augment_features(
@@ -368,7 +375,7 @@ class SampleVAE(keras.Model):
             )
         eps = self._train_noise(ops.shape(x)[0])
         with tf.GradientTape() as tape:
-            losses = self.per_example_losses(x, y, eps, training=True)
+            losses = self.per_example_losses(x, y, eps, training=True, target=target)
             per_example = self.example_loss(losses, w)
             loss = ops.mean(per_example)
             # Under tf.distribute each replica's gradients are summed: divide by the replica

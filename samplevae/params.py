@@ -411,6 +411,10 @@ class ModelParams(_JsonMixin):
         self.conv_shapes(audio)
 
 
+#: What an augmented clip's reconstruction is scored against: the augmented clip itself, or the
+#: clip before augmentation (the encoder sees the changed sound, the decoder learns the clean one).
+AUGMENT_TARGETS = ("augmented", "clean")
+
 #: Learning-rate schedules: the original's plateau rule; warm-up + cosine decay over the run's
 #: horizon (``num_steps`` or the time budget); "auto" = cosine when a horizon is given.
 SCHEDULES = ("plateau", "cosine", "auto")
@@ -438,6 +442,9 @@ class TrainParams(_JsonMixin):
     :data:`PRECISIONS`); it never changes the saved weights (float32). (What the tool computes
     in is its own ``precision``, see :class:`~samplevae.tool.SoundSampleTool`.)
 
+    ``augment_target`` (with ``augment``): score the reconstruction against the augmented
+    clip (``"augmented"``, the default) or the clip before augmentation (``"clean"``).
+
     ``ema_momentum``: keep an exponential moving average of the weights (Keras's
     ``use_ema``; ~``1 / (1 - momentum)`` steps long) and validate, checkpoint and use that;
     None (default) trains and saves the weights themselves.
@@ -458,6 +465,7 @@ class TrainParams(_JsonMixin):
     warmup_steps: int = 100
     final_lr_ratio: float = 0.02
     augment: bool = False
+    augment_target: str = "augmented"
     precision: str = "auto"
     ema_momentum: float | None = None
 
@@ -517,6 +525,11 @@ class TrainParams(_JsonMixin):
         )
         _check(
             isinstance(self.augment, bool), f"augment must be true or false, got {self.augment!r}"
+        )
+        _check(
+            self.augment_target in AUGMENT_TARGETS,
+            f"augment_target must be one of {', '.join(AUGMENT_TARGETS)}, "
+            f"got {self.augment_target!r}",
         )
         _check(
             self.precision in PRECISIONS,

@@ -118,7 +118,13 @@ def test_loss_weights_are_validated(field, value):
 
 @pytest.mark.parametrize(
     "field,value",
-    [("schedule", "linear"), ("warmup_steps", -1), ("final_lr_ratio", 0), ("augment", "yes")],
+    [
+        ("schedule", "linear"),
+        ("warmup_steps", -1),
+        ("final_lr_ratio", 0),
+        ("augment", "yes"),
+        ("augment_target", "noisy"),
+    ],
 )
 def test_schedule_and_augment_are_validated(field, value):
     from samplevae.errors import ParameterError

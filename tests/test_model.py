@@ -398,3 +398,38 @@ def test_non_finite_gradients_are_zeroed_not_written_into_the_weights(monkeypatc
     assert all(np.all(np.isfinite(v.numpy())) for v in model.trainable_variables)
     after = model.trainable_variables
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("target", ["augmented", "clean"])
+def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
+    """train.augment_target: with "clean" the encoder sees the augmented clip and the
+    reconstruction is scored against the clip before augmentation; with "augmented" (the
+    default) against the augmented clip itself."""
+    from samplevae.augment import augment_features
+
+    base = tiny_run_params()
+    params = base.replace(
+        model=base.model.replace(dropout=0.0, classifier_dropout=0.0, decoder_dropout=0.0),
+        train=base.train.replace(augment=True, augment_target=target),
+    )
+    keras.utils.set_random_seed(0)
+    model = build_model(params, n_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))  # the step changes nothing
+    x = tf.constant(_feats(rng, params, 6))
+    y = tf.constant(np.arange(6) % 4, tf.int32)
+    state = model.rng_state()
+    eps = model._train_noise(6)  # the noise the step will draw
+    model.set_rng_state(state)
+    seed = tf.constant([params.train.seed, 0], tf.int32)  # the step's: (seed, step 0)
+    x_aug = augment_features(x, seed, top_db=params.audio.top_db)
+    assert not np.allclose(x_aug.numpy(), x.numpy())
+
+    got = float(model.train_step((x, y))["reconstruction"])
+
+    def reconstruction(scored_against):
+        losses = model.per_example_losses(x_aug, y, eps, training=True, target=scored_against)
+        return float(tf.reduce_mean(losses["reconstruction"]))
+
+    expected, other = (x, x_aug) if target == "clean" else (x_aug, x)
+    assert got == pytest.approx(reconstruction(expected), rel=1e-5)
+    assert got != pytest.approx(reconstruction(other), rel=1e-3)
