@@ -916,7 +916,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--extra-train",
         action="store_true",
-        help="add more training kits (csound-soundfont, opl3-soundfont, sonic-pi-samples); "
+        help="add more training kits (opl3-soundfont, sonic-pi-samples); "
         "the validation kits stay the same (use another --out)",
     )
     args = p.parse_args(argv)
