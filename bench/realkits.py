@@ -863,8 +863,9 @@ def build(
     kept, dropped = deduplicate(items)
     for it, twin in dropped:
         excluded.append((it.source, it.name, f"identical to {twin.name}"))
-    train = [it for it in kept if split_of(it.source, valid_families) == "train"]
-    valid = [it for it in kept if split_of(it.source, valid_families) == "valid"]
+    splits = [split_of(it.source, valid_families) for it in kept]
+    train = [it for it, split in zip(kept, splits, strict=True) if split == "train"]
+    valid = [it for it, split in zip(kept, splits, strict=True) if split == "valid"]
     copies = near_copies(train, valid)
     for i, j, corr in copies:
         excluded.append(
