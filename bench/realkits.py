@@ -16,10 +16,12 @@ Sources (``apt-get download`` + ``dpkg -x`` into ``<out>/cache``; nothing else i
   from their names by :func:`label_from_name`; what it cannot label with confidence is left
   out and listed.
 
-With ``--extra-train``, more sources join the *training* kits only (the validation kits stay
-exactly as above, so figures stay comparable with the benchmark's): the bank-128 kit of
-``opl3-soundfont`` (an FM chip's drums) and the drum one-shots of ``sonic-pi-samples``,
-labelled by :func:`label_sonic_pi`.
+With ``--extra-train [FAMILY ...]``, more sources join the *training* kits only (the
+validation kits stay exactly as above, so figures stay comparable with the benchmark's), each
+a family of its own (:data:`EXTRA_FAMILIES`; no names: all of them): the bank-128 kit of
+``opl3-soundfont`` (an FM chip's drums, ``opl3``), the drum one-shots of ``sonic-pi-samples``
+labelled by :func:`label_sonic_pi` (``sonicpi``), and the bank-128 kits of GeneralUser GS
+1.47, a GM soundfont that ``minuet-data`` ships (``generaluser``).
 
 Families are kept apart by more than their names: a training sound that is a near-copy of a
 validation sound (:func:`near_copies`: normalised cross-correlation >= :data:`NEAR_COPY`
@@ -97,7 +99,11 @@ PACKAGES: tuple[str, ...] = (
     "exadrums",
 )
 #: More training kits (``--extra-train``): families of their own, never validation by default.
-EXTRA_PACKAGES: tuple[str, ...] = ("opl3-soundfont", "sonic-pi-samples")
+EXTRA_PACKAGES: tuple[str, ...] = (
+    "opl3-soundfont",
+    "sonic-pi-samples",
+    "minuet-data",
+)
 #: Packages reserved for independent checks of the project: never used here.
 FORBIDDEN_PACKAGES = frozenset(
     {"hydrogen-drumkits", "hydrogen-drumkits-effects", "hydrogen-data", "avldrums.lv2-soundfont"}
@@ -125,8 +131,16 @@ SOUNDFONTS: tuple[SoundFont, ...] = (
 )
 #: ``csound-soundfont``'s ``sf_GMbank.sf2`` is not among them: its kits play TimGM6mb's own
 #: recordings (126 of its 197 distinct renders correlate >= 0.95 with a TimGM6mb render).
+#: Nor is ``denemo-data``'s ``A320U.sf2``, for the same reason: 69 of its 216 distinct renders
+#: correlate >= 0.95 with a TimGM6mb render (0.997 for its rim shots) and 11 more 0.90-0.95.
 EXTRA_SOUNDFONTS: tuple[SoundFont, ...] = (
     SoundFont("OPL3_FM", "opl3-soundfont", "usr/share/sounds/sf2/OPL-3_FM_128M.sf2", "opl3"),
+    SoundFont(
+        "GeneralUser_GS",
+        "minuet-data",
+        "usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2",
+        "generaluser",
+    ),
 )
 LMMS_DIR = "usr/share/lmms/samples/drums"
 EXADRUMS_DIR = "usr/share/exadrums"
@@ -139,8 +153,8 @@ FAMILIES: dict[str, str] = {
     "exadrums": "exadrums",
     "sonicpi": "sonicpi",
 }
-#: The families ``--extra-train`` adds.
-EXTRA_FAMILIES: tuple[str, ...] = ("opl3", "sonicpi")
+#: The families ``--extra-train`` can add (all of them when it names none).
+EXTRA_FAMILIES: tuple[str, ...] = ("opl3", "sonicpi", "generaluser")
 DEFAULT_VALID_FAMILIES: tuple[str, ...] = ("timgm6mb", "lmms", "exadrums")
 
 
@@ -832,15 +846,40 @@ def collect_one_shots(cache: Path, excluded: list) -> list[Item]:
     )
 
 
+def extra_families(chosen: Iterable[str] | bool) -> tuple[str, ...]:
+    """The ``--extra-train`` families to add, in :data:`EXTRA_FAMILIES`' order: ``True`` means
+    all of them, ``False`` none. Raises ValueError naming an unknown family."""
+    if chosen is True:
+        return EXTRA_FAMILIES
+    if chosen is False:
+        return ()
+    chosen = set(chosen)
+    unknown = sorted(chosen - set(EXTRA_FAMILIES))
+    if unknown:
+        raise ValueError(
+            f"unknown extra training families {unknown}: choose from {list(EXTRA_FAMILIES)}"
+        )
+    return tuple(f for f in EXTRA_FAMILIES if f in chosen)
+
+
 def collect_extra(
-    cache: Path, fluidsynth: str, velocities: Sequence[int], excluded: list
+    cache: Path,
+    fluidsynth: str,
+    velocities: Sequence[int],
+    excluded: list,
+    families: Iterable[str] = EXTRA_FAMILIES,
 ) -> list[Item]:
-    """The ``--extra-train`` sources: :data:`EXTRA_SOUNDFONTS`' kits, Sonic Pi's one-shots."""
-    items = collect_soundfonts(cache, fluidsynth, velocities, excluded, EXTRA_SOUNDFONTS)
-    sonic = fetch_package("sonic-pi-samples", cache) / SONIC_PI_DIR
-    return items + collect_named(
-        "sonicpi", sonic, SONIC_PI_DIR, label_sonic_pi, excluded, pattern="*.flac"
-    )
+    """The ``--extra-train`` sources of ``families``: :data:`EXTRA_SOUNDFONTS`' kits, Sonic
+    Pi's one-shots."""
+    families = set(families)
+    fonts = [sf for sf in EXTRA_SOUNDFONTS if sf.family in families]
+    items = collect_soundfonts(cache, fluidsynth, velocities, excluded, fonts)
+    if "sonicpi" in families:
+        sonic = fetch_package("sonic-pi-samples", cache) / SONIC_PI_DIR
+        items += collect_named(
+            "sonicpi", sonic, SONIC_PI_DIR, label_sonic_pi, excluded, pattern="*.flac"
+        )
+    return items
 
 
 def build(
@@ -848,9 +887,12 @@ def build(
     *,
     velocities: Sequence[int] = VELOCITIES,
     valid_families: Iterable[str] = DEFAULT_VALID_FAMILIES,
-    extra_train: bool = False,
+    extra_train: Iterable[str] | bool = False,
 ) -> list[dict]:
+    """Build the benchmark in ``out``; ``extra_train``: the :data:`EXTRA_FAMILIES` to add to
+    training (``True``: all). Returns the manifest's rows."""
     out = out.resolve()
+    extra = extra_families(extra_train)
     valid_families = tuple(valid_families)
     cache = out / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -858,8 +900,8 @@ def build(
     excluded: list[tuple[str, str, str]] = []
     items = collect_soundfonts(cache, fluidsynth, velocities, excluded)
     items += collect_one_shots(cache, excluded)
-    if extra_train:  # after the benchmark's own sources: a twin of theirs is the one dropped
-        items += collect_extra(cache, fluidsynth, velocities, excluded)
+    if extra:  # after the benchmark's own sources: a twin of theirs is the one dropped
+        items += collect_extra(cache, fluidsynth, velocities, excluded, extra)
     kept, dropped = deduplicate(items)
     for it, twin in dropped:
         excluded.append((it.source, it.name, f"identical to {twin.name}"))
@@ -916,23 +958,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument(
         "--extra-train",
-        action="store_true",
-        help="add more training kits (opl3-soundfont, sonic-pi-samples); "
-        "the validation kits stay the same (use another --out)",
+        nargs="*",
+        choices=EXTRA_FAMILIES,
+        metavar="FAMILY",
+        default=None,
+        help="add more training kits: opl3 (opl3-soundfont), sonicpi (sonic-pi-samples), "
+        "generaluser (GeneralUser GS, from minuet-data); no names: all of them. "
+        "The validation kits stay the same (use another --out)",
     )
     args = p.parse_args(argv)
     if not all(1 <= v <= 127 for v in args.velocities):
         p.error("velocities must be in 1..127")
-    used = set(FAMILIES.values()) - (set() if args.extra_train else set(EXTRA_FAMILIES))
+    extra = () if args.extra_train is None else extra_families(args.extra_train or True)
+    used = set(FAMILIES.values()) - set(EXTRA_FAMILIES) | set(extra)
     if not set(args.valid_families) <= used:
-        p.error("an --extra-train family can validate only with --extra-train")
+        p.error("an --extra-train family can validate only when --extra-train adds it")
     if set(args.valid_families) >= used:
         p.error("leave at least one family for training")
     build(
         args.out,
         velocities=args.velocities,
         valid_families=args.valid_families,
-        extra_train=args.extra_train,
+        extra_train=extra,
     )
     return 0
 

@@ -149,12 +149,29 @@ def test_sonic_pi_labels(name, label):
 
 def test_extra_training_sources_only_train():
     extra = set(rk.EXTRA_FAMILIES)
-    assert extra == {rk.FAMILIES[s] for s in ("OPL3_FM", "sonicpi")}
+    assert extra == {rk.FAMILIES[s] for s in ("OPL3_FM", "sonicpi", "GeneralUser_GS")}
     assert not extra & set(rk.DEFAULT_VALID_FAMILIES)
     assert rk.split_of("OPL3_FM") == rk.split_of("sonicpi") == "train"
+    assert rk.split_of("GeneralUser_GS") == "train"
     assert not rk.FORBIDDEN_PACKAGES & set(rk.EXTRA_PACKAGES)
-    # csound's GM bank plays TimGM6mb's recordings (a validation family): never a source
-    assert "csound-soundfont" not in {sf.package for sf in rk.SOUNDFONTS + rk.EXTRA_SOUNDFONTS}
+    # every extra soundfont comes from a package the script fetches, under its own family
+    for sf in rk.EXTRA_SOUNDFONTS:
+        assert sf.package in rk.EXTRA_PACKAGES and sf.family in extra
+    # csound's GM bank and denemo's A320U play TimGM6mb's recordings (a validation family):
+    # never a source
+    packages = {sf.package for sf in rk.SOUNDFONTS + rk.EXTRA_SOUNDFONTS}
+    assert not {"csound-soundfont", "denemo-data"} & packages
+
+
+def test_extra_families_chosen_by_name_in_a_fixed_order():
+    assert rk.extra_families(True) == rk.EXTRA_FAMILIES
+    assert rk.extra_families(False) == ()
+    assert rk.extra_families(["generaluser", "opl3"]) == ("opl3", "generaluser")
+    assert rk.extra_families(("sonicpi",)) == ("sonicpi",)
+    with pytest.raises(ValueError, match="a320u"):
+        rk.extra_families(["opl3", "a320u"])
+    with pytest.raises(ValueError, match="timgm6mb"):  # a validation family is not extra
+        rk.extra_families(["timgm6mb"])
 
 
 def test_near_copies_are_caught_across_envelope_level_and_start():
@@ -337,3 +354,22 @@ def test_write_benchmark_makes_class_folders_make_dataset_reads(tmp_path):
     assert ds.counts()["train"] == {"kick": 3, "snare": 3}
     with pytest.raises(ValueError, match="not one of"):
         rk.write_benchmark(out, [_item("lmms", "x.wav", "cowbell", hit())], [])
+
+
+def test_extra_train_option_adds_the_named_families_or_all(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(rk, "build", lambda out, **kw: calls.append(kw))
+    out = ["--out", str(tmp_path)]
+    assert rk.main(out) == 0
+    assert rk.main(["--extra-train", *out]) == 0
+    assert rk.main(["--extra-train", "opl3", "sonicpi", *out]) == 0
+    assert [tuple(c["extra_train"]) for c in calls] == [
+        (),
+        rk.EXTRA_FAMILIES,
+        ("opl3", "sonicpi"),
+    ]
+    # an extra family validates only when it is added
+    with pytest.raises(SystemExit):
+        rk.main(["--valid-families", "generaluser", *out])
+    assert rk.main(["--extra-train", "generaluser", "--valid-families", "generaluser", *out]) == 0
+    assert calls[-1]["valid_families"] == ["generaluser"]
