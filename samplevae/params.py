@@ -448,6 +448,15 @@ class TrainParams(_JsonMixin):
     ``ema_momentum``: keep an exponential moving average of the weights (Keras's
     ``use_ema``; ~``1 / (1 - momentum)`` steps long) and validate, checkpoint and use that;
     None (default) trains and saves the weights themselves.
+
+    ``clip_norm``: the most a step's gradients may weigh, as their global norm (Keras's
+    ``global_clipnorm``; larger ones are scaled down to it); None = no clipping, the
+    original's. The loss is a sum over every bin of the features, so the norm is in its units:
+    with the default features a step's gradients weigh ~10^4 in the first ten steps and
+    ~400-2,000 after a hundred. At a constant learning rate of 1e-3 (the plateau rule had not
+    lowered it) a default run on real drums diverged after 3,680 steps as a few steps' norms
+    grew to 10^4-10^5; clipped at 5,000 (the default since 2026-12-07) it went on
+    (docs/performance.md).
     """
 
     batch_size: int = 64
@@ -468,6 +477,7 @@ class TrainParams(_JsonMixin):
     augment_target: str = "augmented"
     precision: str = "auto"
     ema_momentum: float | None = None
+    clip_norm: float | None = 5000.0
 
     def __post_init__(self) -> None:
         _check(
@@ -540,6 +550,10 @@ class TrainParams(_JsonMixin):
             or (_num(self.ema_momentum) and 0.0 < self.ema_momentum < 1.0),
             f"ema_momentum must be a number in (0, 1) or null (no averaging), "
             f"got {self.ema_momentum!r}",
+        )
+        _check(
+            self.clip_norm is None or (_num(self.clip_norm) and self.clip_norm > 0),
+            f"clip_norm must be a number > 0 or null (no clipping), got {self.clip_norm!r}",
         )
 
 

@@ -643,6 +643,7 @@ def _build_model(md: ModelDir, params: RunParams, resuming: bool, *, writer: boo
         epsilon=tp.adam_epsilon,
         use_ema=ema,
         ema_momentum=tp.ema_momentum if ema else 0.99,
+        global_clipnorm=tp.clip_norm,
     )
     if precision == "mixed_float16":
         # The loss is a sum over every bin (~1e3-1e4 nats), so its float16 gradients overflow

@@ -640,6 +640,32 @@ def test_kill_during_checkpoint_write_leaves_loadable_model(tmp_path, kit_datase
     assert steps.count(("valid", 15)) == 1 and max(s for _, s in steps) == 15
 
 
+@pytest.mark.parametrize("clip_norm", [None, 1e-6])
+def test_clip_norm_bounds_what_one_step_can_change(tmp_path, clip_norm):
+    """train.clip_norm: training's Adam scales a step's gradients down to that global norm
+    (Keras's global_clipnorm), so one exploding step cannot throw the weights away. Gradients
+    clipped to 1e-6 over the whole model are far below Adam's epsilon (1e-4): the first step
+    moves the weights by a tiny fraction of the learning rate instead of by about it."""
+    params = _small(clip_norm=clip_norm).replace(class_names=("a", "b"))
+    keras.utils.set_random_seed(0)
+    model, _ = training._build_model(ModelDir(tmp_path / "m"), params, False, writer=False)
+    assert model.optimizer.global_clipnorm == clip_norm
+    rng = np.random.default_rng(0)
+    x = rng.random((4, *params.audio.shape), dtype=np.float32)
+    y = np.array([0, 1, 0, 1], np.int32)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.train_step((x, y))
+    moved = max(
+        float(np.max(np.abs(v.numpy() - b)))
+        for b, v in zip(before, model.trainable_variables, strict=True)
+    )
+    lr = params.train.learning_rate
+    if clip_norm is None:
+        assert moved > 0.5 * lr  # Adam's first step: about the learning rate
+    else:
+        assert 0 < moved < 0.01 * lr
+
+
 # ---- errors -------------------------------------------------------------------------------
 
 
@@ -771,6 +797,8 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
             "0.1",
             "--ema-momentum",
             "0.9",
+            "--clip-norm",
+            "250",
             "--batch-size",
             "8",
             "--validate-every",
@@ -788,11 +816,15 @@ def test_cli_train_and_resume(tmp_path, kit_dataset, workspace, capsys):
     assert params.model.latent_dim == 4 and params.train.batch_size == 8
     assert params.model.classifier_dropout == 0.4 and params.model.decoder_dropout == 0.1
     assert params.train.ema_momentum == 0.9  # and the resume below goes on averaging
+    assert params.train.clip_norm == 250.0
     assert params.model.conv_channels == tiny_params.model.conv_channels  # from --params
-    code = main(["train", "--logdir", str(logdir), "--num-steps", "9", "--no-progress"])
+    code = main(
+        ["train", "--logdir", str(logdir), "--num-steps", "9", "--clip-norm", "0", "--no-progress"]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "at step 9" in text and "balanced accuracy" in text
+    assert ModelDir(logdir).params.train.clip_norm is None  # --clip-norm 0: no clipping
     assert main(["train", "--logdir", str(tmp_path / "none"), "--no-progress"]) == 1
     assert "no params.json" in capsys.readouterr().err
 

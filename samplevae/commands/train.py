@@ -17,6 +17,8 @@ _TRAIN_OPTIONS = {
     "seed": "seed of initialisation, shuffling and sampling (default 0)",
     "ema_momentum": "validate, save and use a moving average of the weights with this "
     "momentum, e.g. 0.99 (default: off)",
+    "clip_norm": "scale a step's gradients down to this global norm when they weigh more "
+    "(default 5000; 0: no clipping, the original's)",
 }
 _MODEL_OPTIONS = {
     "latent_dim": (int, "latent dimensions (default 64)"),
@@ -57,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="stop (with a checkpoint) after this many seconds",
     )
     for name, help_ in _TRAIN_OPTIONS.items():
-        typ = float if name in ("learning_rate", "min_learning_rate", "ema_momentum") else int
+        typ = int if name in ("batch_size", "validate_every", "checkpoint_every", "seed") else float
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None, help=help_)
     p.add_argument(
         "--class-weighting",
@@ -118,6 +120,8 @@ def _run_params(args: argparse.Namespace):
         for k in (*_TRAIN_OPTIONS, "class_weighting", "precision")
         if getattr(args, k) is not None
     }
+    if train_changes.get("clip_norm") == 0:
+        train_changes["clip_norm"] = None  # --clip-norm 0: no clipping
     model_changes = {k: getattr(args, k) for k in _MODEL_OPTIONS if getattr(args, k) is not None}
     md = ModelDir(args.logdir)
     if md.has_params() and not (args.init and not md.checkpoints()):
