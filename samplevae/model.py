@@ -33,7 +33,7 @@ import tensorflow as tf
 from keras import ops
 
 from samplevae.augment import augment_features
-from samplevae.contrastive import nca_loss
+from samplevae.contrastive import nca_loss, view_loss
 from samplevae.errors import ModelError, ParameterError
 from samplevae.features import _dct_matrix
 from samplevae.iaf import IAFStep
@@ -95,6 +95,7 @@ class SampleVAE(keras.Model):
         self.beta = float(mp.beta)
         self.classifier_weight = float(mp.classifier_weight)
         self.metric_weight = float(mp.metric_weight) if n_classes else 0.0
+        self.invariance_weight = float(mp.invariance_weight)
         self.augment = bool(run_params.train.augment)
         self.augment_clean = run_params.train.augment_target == "clean"
         self._seed = int(run_params.train.seed)
@@ -267,7 +268,7 @@ class SampleVAE(keras.Model):
             )
         return out
 
-    def per_example_losses(self, x, y, eps, training=False, target=None):
+    def per_example_losses(self, x, y, eps, training=False, target=None, view=None):
         """Losses of each example (no reduction).
 
         Parameters
@@ -276,11 +277,14 @@ class SampleVAE(keras.Model):
         y : [n] int32 class indices (ignored without a classifier)
         eps : [n, latent_dim] standard-normal noise for ``z0 = mu + sigma * eps``
         target : [n, n_mels, n_frames] what the reconstruction is scored against (None: ``x``)
+        view : [n, n_mels, n_frames] another (augmented) view of each clip, for the invariance
+            term (None: no term)
 
         Returns
         -------
         dict of [n] tensors: ``reconstruction`` (summed BCE, nats), ``kl`` (nats),
-        ``classifier`` (cross-entropy, 0 without classifier), ``correct`` (0/1),
+        ``classifier`` (cross-entropy, 0 without classifier), ``metric`` (NCA, 0 without),
+        ``invariance`` (0 without a view), ``correct`` (0/1),
         and ``class_probabilities`` [n, K] with a classifier.
         """
         conv_out, hidden = self.encoder(x, training=training)
@@ -304,13 +308,19 @@ class SampleVAE(keras.Model):
         log_q = ops.sum(-0.5 * ops.square(eps) - 0.5 * log_var, axis=-1) - log_det
         log_p = ops.sum(-0.5 * ops.square(z), axis=-1)
         out = {"reconstruction": rec, "kl": log_q - log_p}
+        mp = self.run_params.model
+        # the embedding search uses: the flow's output from mu
+        search_z = self.flow(mu, conv_out)[0] if self.metric_weight or view is not None else None
         if self.metric_weight and self.n_classes:
-            # the embedding search uses: the flow's output from mu
-            out["metric"] = nca_loss(
-                self.flow(mu, conv_out)[0], y, temperature=self.run_params.model.metric_temperature
-            )
+            out["metric"] = nca_loss(search_z, y, temperature=mp.metric_temperature)
         else:
             out["metric"] = ops.zeros_like(rec)
+        if view is not None:
+            v_conv, v_hidden = self.encoder(view, training=training)
+            v_z = self.flow(self.dense_mu(v_hidden), v_conv)[0]
+            out["invariance"] = view_loss(search_z, v_z, temperature=mp.invariance_temperature)
+        else:
+            out["invariance"] = ops.zeros_like(rec)
         if self.n_classes:
             cls_logits = self.classifier_logits(hidden, training=training)
             out["classifier"] = ops.sparse_categorical_crossentropy(y, cls_logits, from_logits=True)
@@ -324,7 +334,8 @@ class SampleVAE(keras.Model):
         return out
 
     def example_loss(self, losses, sample_weight=None):
-        """Loss of each example [n]: reconstruction + beta * KL + (weighted) classifier CE.
+        """Loss of each example [n]: reconstruction + beta * KL + (weighted) classifier CE
+        (+ the weighted NCA and view-invariance terms where they are on).
 
         The one definition of the loss: training (:meth:`train_step`) minimises its mean and
         validation (:meth:`test_step`) reports its mean over the validation examples.
@@ -335,6 +346,8 @@ class SampleVAE(keras.Model):
         total = losses["reconstruction"] + self.beta * losses["kl"] + self.classifier_weight * cls
         if self.metric_weight:
             total = total + self.metric_weight * losses["metric"]
+        if self.invariance_weight:
+            total = total + self.invariance_weight * losses["invariance"]
         return total
 
     def total_loss(self, losses, sample_weight=None):
@@ -362,7 +375,7 @@ class SampleVAE(keras.Model):
         examples seen since the metrics were reset (``loss``, ``reconstruction``, ``kl``,
         ``classifier``, ``accuracy``)."""
         x, y, w, _ = _unpack(data)
-        target = None
+        clean, target = x, None
         if self.augment:
             if self.augment_clean:
                 target = x
@@ -373,9 +386,18 @@ class SampleVAE(keras.Model):
                 tf.stack([tf.constant(self._seed, tf.int32), step]),
                 top_db=self.run_params.audio.top_db,
             )
+        view = None
+        if self.invariance_weight:
+            # another augmentation of the same clips, from a stream of seeds of its own
+            step = tf.cast(self.optimizer.iterations, tf.int32)
+            view = augment_features(
+                clean,
+                tf.stack([tf.constant(self._seed + 1, tf.int32), step]),
+                top_db=self.run_params.audio.top_db,
+            )
         eps = self._train_noise(ops.shape(x)[0])
         with tf.GradientTape() as tape:
-            losses = self.per_example_losses(x, y, eps, training=True, target=target)
+            losses = self.per_example_losses(x, y, eps, training=True, target=target, view=view)
             per_example = self.example_loss(losses, w)
             loss = ops.mean(per_example)
             # Under tf.distribute each replica's gradients are summed: divide by the replica
@@ -421,7 +443,12 @@ class SampleVAE(keras.Model):
             eps = tf.random.stateless_normal(
                 (ops.shape(x)[0], self.latent_dim), seed=(int(self.run_params.train.seed), 12345)
             )
-        losses = self.per_example_losses(x, y, eps, training=False)
+        view = None
+        if self.invariance_weight:  # one fixed augmentation: the same on every call
+            view = augment_features(
+                x, tf.constant([self._seed + 1, -1], tf.int32), top_db=self.run_params.audio.top_db
+            )
+        losses = self.per_example_losses(x, y, eps, training=False, view=view)
         mask = data.get("m") if isinstance(data, dict) else None  # padding under a strategy
         return self._track(self.example_loss(losses, w), losses, mask)
 

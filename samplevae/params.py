@@ -220,6 +220,11 @@ class ModelParams(_JsonMixin):
     49.9 -> 44.6 and 52.1 -> 46.1, classification and search no worse; docs/performance.md).
     A params.json written before the field existed reads as 0.
 
+    ``metric_weight`` / ``metric_temperature``: an NCA term on the search embedding (with
+    classes); ``invariance_weight`` / ``invariance_temperature``: a view-invariance term on it
+    (each clip and another augmentation of it as each other's nearest neighbours in the batch;
+    no labels needed; samplevae.contrastive). Both 0: the original's loss.
+
     ``dropout`` is the rate on the encoder's hidden state and (unless ``decoder_dropout`` sets
     its own; None: ``dropout``'s) the decoder's dense layer;
     ``classifier_dropout`` the classifier's layers' (None: ``dropout``'s, as the original and
@@ -248,6 +253,8 @@ class ModelParams(_JsonMixin):
     classifier_weight: float = 1.0
     metric_weight: float = 0.0
     metric_temperature: float = 0.1
+    invariance_weight: float = 0.0
+    invariance_temperature: float = 0.1
     decoder_start: int = 0
     loud_weight: float = 0.0
     cepstral_weight: float = 10.0
@@ -328,6 +335,14 @@ class ModelParams(_JsonMixin):
         _check(
             _num(self.metric_temperature) and self.metric_temperature > 0,
             f"metric_temperature must be > 0, got {self.metric_temperature!r}",
+        )
+        _check(
+            _num(self.invariance_weight) and self.invariance_weight >= 0,
+            f"invariance_weight must be >= 0, got {self.invariance_weight!r}",
+        )
+        _check(
+            _num(self.invariance_temperature) and self.invariance_temperature > 0,
+            f"invariance_temperature must be > 0, got {self.invariance_temperature!r}",
         )
         _check(
             _int(self.decoder_start) and 0 <= self.decoder_start < len(self.conv_channels),

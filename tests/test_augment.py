@@ -1,5 +1,5 @@
 """The training levers that live outside the loop: one-shot augmentation of features and the
-NCA metric term on the latent space."""
+NCA metric term and the view-invariance term on the latent space."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from samplevae.augment import AugmentConfig, augment_features
-from samplevae.contrastive import nca_loss
+from samplevae.contrastive import nca_loss, view_loss
 from samplevae.features import features
 from samplevae.params import AudioParams
 
@@ -105,8 +105,52 @@ def test_nca_gradient_pulls_classmates_together():
     assert spread() < before * 0.8
 
 
+def test_view_loss_is_small_when_each_view_sits_by_its_clip():
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((16, 8)).astype(np.float32) * 5
+    near = z + 0.01 * rng.standard_normal(z.shape).astype(np.float32)
+    shuffled = near[rng.permutation(16)]
+    good = view_loss(tf.constant(z), tf.constant(near)).numpy()
+    bad = view_loss(tf.constant(z), tf.constant(shuffled)).numpy()
+    assert good.shape == (16,) and good.max() < 1e-2
+    # partners swapped at random: most clips' nearest embedding is another clip's view
+    assert bad.mean() > 1.0
+    # the term is symmetric in its two views
+    np.testing.assert_allclose(view_loss(near, z).numpy(), good, rtol=1e-5, atol=1e-6)
+
+
+def test_view_loss_gradient_pulls_views_together_and_keeps_clips_apart():
+    rng = np.random.default_rng(3)
+    z = tf.Variable(rng.standard_normal((10, 8)).astype(np.float32))
+    v = tf.Variable(rng.standard_normal((10, 8)).astype(np.float32))
+
+    def pair_gap():
+        return float(np.linalg.norm(z.numpy() - v.numpy(), axis=1).mean())
+
+    def others_gap():
+        d = np.linalg.norm(z.numpy()[:, None] - z.numpy()[None], axis=2)
+        return float(d[~np.eye(10, dtype=bool)].mean())
+
+    before, spread = pair_gap(), others_gap()
+    for _ in range(100):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(view_loss(z, v, temperature=1.0))
+        gz, gv = tape.gradient(loss, [z, v])
+        z.assign_sub(0.5 * gz)
+        v.assign_sub(0.5 * gv)
+    assert pair_gap() < before * 0.5
+    assert others_gap() > 0.5 * spread  # not collapsed to one point
+
+
 @pytest.mark.parametrize(
-    "field,value", [("classifier_weight", -1), ("metric_weight", -0.1), ("metric_temperature", 0)]
+    "field,value",
+    [
+        ("classifier_weight", -1),
+        ("metric_weight", -0.1),
+        ("metric_temperature", 0),
+        ("invariance_weight", -1),
+        ("invariance_temperature", 0),
+    ],
 )
 def test_loss_weights_are_validated(field, value):
     from samplevae.errors import ParameterError

@@ -433,3 +433,47 @@ def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
     expected, other = (x, x_aug) if target == "clean" else (x_aug, x)
     assert got == pytest.approx(reconstruction(expected), rel=1e-5)
     assert got != pytest.approx(reconstruction(other), rel=1e-3)
+
+
+def test_invariance_weight_adds_the_view_term_of_an_augmentation_of_each_clip(rng):
+    """model.invariance_weight: a training step's loss gains weight x view_loss between each
+    clip's search embedding and that of another augmentation of it (seeds of their own, keyed
+    to the step); validation scores one fixed augmentation, the same on every call."""
+    from samplevae.augment import augment_features
+    from samplevae.contrastive import view_loss
+
+    base = tiny_run_params()
+    params = base.replace(
+        model=base.model.replace(
+            dropout=0.0, classifier_dropout=0.0, decoder_dropout=0.0, invariance_weight=7.0
+        )
+    )
+    keras.utils.set_random_seed(0)
+    model = build_model(params, n_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))  # the step changes nothing
+    x = tf.constant(_feats(rng, params, 6))
+    y = tf.constant(np.arange(6) % 4, tf.int32)
+    state = model.rng_state()
+    eps = model._train_noise(6)
+    model.set_rng_state(state)
+    view = augment_features(
+        x, tf.constant([params.train.seed + 1, 0], tf.int32), top_db=params.audio.top_db
+    )
+    logs = model.train_step((x, y))
+    plain = model.per_example_losses(x, y, eps, training=True)
+    term = view_loss(model.embed(x), model.embed(view)).numpy()
+    assert term.min() > 0.0
+    expected = np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"] + 7.0 * term)
+    assert float(logs["loss"]) == pytest.approx(expected, rel=1e-5)
+    model.reset_metrics()
+    first = float(model.test_step((x, y))["loss"])
+    model.reset_metrics()
+    assert float(model.test_step((x, y))["loss"]) == first
+    # without the term the same step's loss is the plain one
+    off = build_model(params.replace(model=params.model.replace(invariance_weight=0.0)), 4)
+    off.set_weights(model.get_weights())
+    off.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    off.set_rng_state(state)
+    assert float(off.train_step((x, y))["loss"]) == pytest.approx(
+        float(np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])), rel=1e-5
+    )
