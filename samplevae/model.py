@@ -437,6 +437,7 @@ class SampleVAE(keras.Model):
         draw per validation example, as :func:`samplevae.training.train` passes). Without it
         the noise is a stateless draw from ``train.seed``: the same on every call, and the
         model's random generators are left untouched (evaluating never changes training).
+        With ``invariance_weight`` the view is one fixed augmentation, the same on every call.
         """
         x, y, w, eps = _unpack(data)
         if eps is None:
