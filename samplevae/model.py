@@ -376,11 +376,11 @@ class SampleVAE(keras.Model):
         ``classifier``, ``accuracy``)."""
         x, y, w, _ = _unpack(data)
         clean, target = x, None
+        # one stateless seed per step: reproducible, and exact across a resume
+        step = tf.cast(self.optimizer.iterations, tf.int32)
         if self.augment:
             if self.augment_clean:
                 target = x
-            # one stateless seed per step: reproducible, and exact across a resume
-            step = tf.cast(self.optimizer.iterations, tf.int32)
             x = augment_features(
                 x,
                 tf.stack([tf.constant(self._seed, tf.int32), step]),
@@ -389,7 +389,6 @@ class SampleVAE(keras.Model):
         view = None
         if self.invariance_weight:
             # another augmentation of the same clips, from a stream of seeds of its own
-            step = tf.cast(self.optimizer.iterations, tf.int32)
             view = augment_features(
                 clean,
                 tf.stack([tf.constant(self._seed + 1, tf.int32), step]),

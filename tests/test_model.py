@@ -400,6 +400,20 @@ def test_non_finite_gradients_are_zeroed_not_written_into_the_weights(monkeypatc
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(before, after, strict=True))
 
 
+def _zero_step_case(rng, params):
+    """A model of ``params`` (4 classes) whose training step changes nothing (SGD at rate 0),
+    6 feature clips, their labels, and the latent noise its next step will draw."""
+    keras.utils.set_random_seed(0)
+    model = build_model(params, n_classes=4)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    x = tf.constant(_feats(rng, params, 6))
+    y = tf.constant(np.arange(6) % 4, tf.int32)
+    state = model.rng_state()
+    eps = model._train_noise(6)  # the noise the step will draw
+    model.set_rng_state(state)
+    return model, x, y, eps, state
+
+
 @pytest.mark.parametrize("target", ["augmented", "clean"])
 def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
     """train.augment_target: with "clean" the encoder sees the augmented clip and the
@@ -412,14 +426,7 @@ def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
         model=base.model.replace(dropout=0.0, classifier_dropout=0.0, decoder_dropout=0.0),
         train=base.train.replace(augment=True, augment_target=target),
     )
-    keras.utils.set_random_seed(0)
-    model = build_model(params, n_classes=4)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))  # the step changes nothing
-    x = tf.constant(_feats(rng, params, 6))
-    y = tf.constant(np.arange(6) % 4, tf.int32)
-    state = model.rng_state()
-    eps = model._train_noise(6)  # the noise the step will draw
-    model.set_rng_state(state)
+    model, x, y, eps, _ = _zero_step_case(rng, params)
     seed = tf.constant([params.train.seed, 0], tf.int32)  # the step's: (seed, step 0)
     x_aug = augment_features(x, seed, top_db=params.audio.top_db)
     assert not np.allclose(x_aug.numpy(), x.numpy())
@@ -448,14 +455,7 @@ def test_invariance_weight_adds_the_view_term_of_an_augmentation_of_each_clip(rn
             dropout=0.0, classifier_dropout=0.0, decoder_dropout=0.0, invariance_weight=7.0
         )
     )
-    keras.utils.set_random_seed(0)
-    model = build_model(params, n_classes=4)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))  # the step changes nothing
-    x = tf.constant(_feats(rng, params, 6))
-    y = tf.constant(np.arange(6) % 4, tf.int32)
-    state = model.rng_state()
-    eps = model._train_noise(6)
-    model.set_rng_state(state)
+    model, x, y, eps, state = _zero_step_case(rng, params)
     view = augment_features(
         x, tf.constant([params.train.seed + 1, 0], tf.int32), top_db=params.audio.top_db
     )
