@@ -12,7 +12,8 @@ model (``--logdir``; default: the newest run of ``bench/quality.py``), prints in
 - **FMD** (Frechet MFCC distance): per sound, 20 MFCCs (n_fft 1024, hop 256, 16 kHz, 2 s
   zero-padded) and their deltas, mean and std over time (80 numbers), standardised with the
   train kits' statistics; the Frechet distance between the Gaussian fits of a set of sounds
-  and of the unseen files. For: reconstructions (with and without texture), 1:1 blends of random pairs, random
+  and of the unseen files. For: reconstructions (with and without texture), 1:1 blends of
+  random pairs (``blend``'s default, keeping the inputs' norm, and the plain mean), random
   generations from the fitted prior and from N(0, I), random generations of each class
   (``cls=``), Griffin-Lim of the true features (the ceiling) and real-vs-real (two halves of
   the unseen files: the floor). Lower is more realistic;
@@ -348,6 +349,12 @@ def measure(
             one_shots(tool, tool.blend([emb[i], emb[j]]), seed=b, texture_db=texture_db)[1]
             for b, (i, j) in enumerate(tqdm(pairs, desc="blends", **bar))
         ]
+        blends_linear = [
+            one_shots(
+                tool, tool.blend([emb[i], emb[j]], keep_norm=False), seed=b, texture_db=texture_db
+            )[1]
+            for b, (i, j) in enumerate(tqdm(pairs, desc="blends, plain mean", **bar))
+        ]
         phased: dict[str, list[np.ndarray]] = {}
         if phase_init:
             phased["reconstructions_phase_init"] = [
@@ -395,6 +402,7 @@ def measure(
         "reconstructions_whole": rec_whole,
         "reconstructions_no_texture": rec_plain,
         "blends": blends,
+        "blends_linear": blends_linear,
         "random_fitted": fitted,
         "random_normal": normal,
         **phased,
@@ -468,6 +476,7 @@ def report_text(figs: dict[str, Any]) -> str:
         ("reconstructions_no_texture", "  the same without texture (texture_db=0)", ""),
         ("reconstructions_phase_init", "  reconstructions, phase from the file", ""),
         ("blends", "1:1 blends of random pairs", "<= 35"),
+        ("blends_linear", "  the same, plain mean (keep_norm=False)", ""),
         ("blends_phase_init", "  blends, phase from the nearer input", ""),
         ("random_fitted", "random, fitted prior (default)", "<= 40"),
         ("random_per_class", "random, cls= each class in turn", ""),

@@ -139,7 +139,7 @@ show_map(latent_map)
 # %% [markdown]
 # ## 5. Blending samples
 #
-# A sample's embedding is a point in latent space; a weighted sum of points is a new point,
+# A sample's embedding is a point in latent space; a weighted blend of points is a new point,
 # and the decoder turns it into a new sound. Weights are normalised to sum 1 (turn that off
 # to extrapolate), may be negative ("a kick, minus some snare"), and *variance* adds random
 # variation. Each result appears on the map as a ★ — click it to hear it again.

@@ -57,7 +57,8 @@ kick, snare, hihat = (
 # %% [markdown]
 # ## A random point
 #
-# No files: a point drawn from N(0, I), the prior the model was trained to fill.
+# No files: a point drawn from where the training sounds are (a Gaussian mixture fitted to
+# their embeddings); `prior="normal"` draws from N(0, I), the original's prior.
 
 # %% tags=["random"]
 display(Audio(tool.generate(seed=1), rate=sr))
@@ -65,9 +66,11 @@ display(Audio(tool.generate(seed=1), rate=sr))
 # %% [markdown]
 # ## Blends
 #
-# Weights are normalised to sum 1 by default. Without normalisation the point moves
-# further; a negative weight moves *away* from a sample. `variance` adds Gaussian noise to
-# the point: the same blend, varied.
+# Weights are normalised to sum 1 by default, and the blend keeps its inputs' distance from
+# the latent space's centre (a plain average sits nearer the centre, where sounds come out
+# generic; `keep_norm=False` gives the original's plain weighted sum). Without normalisation
+# the point moves further; a negative weight moves *away* from a sample. `variance` adds
+# Gaussian noise to the point: the same blend, varied.
 
 # %% tags=["blends"]
 recipes = {
@@ -86,7 +89,8 @@ for name, kwargs in recipes.items():
 # %% [markdown]
 # ## Interpolation
 #
-# Five sounds on the straight line from a kick to a snare.
+# Five sounds from a kick to a snare: each a blend of the two, keeping their norm
+# (`keep_norm=False`: the straight line).
 
 # %% tags=["interpolate"]
 for k, audio in enumerate(tool.interpolate(kick, snare, steps=5)):

@@ -47,25 +47,52 @@ def test_blend_without_files_normal_prior_is_seeded_standard_normal(tool):
     assert not np.allclose(tool.blend(seed=4, prior="normal"), z)
 
 
+def _kept_norm(z, e, w):
+    """``z`` rescaled to the |w|-weighted mean of the norms of the rows of ``e``."""
+    w = np.abs(np.asarray(w, dtype=np.float64))
+    return z * (w @ np.linalg.norm(e, axis=1) / w.sum()) / np.linalg.norm(z)
+
+
 def test_blend_normalised_weights(tool, two_files):
     e = tool.embed(two_files)
+    plain = (e[0] + 2 * e[1]) / 3
     np.testing.assert_allclose(
-        tool.blend(two_files, [1, 2]), (e[0] + 2 * e[1]) / 3, rtol=1e-5, atol=1e-6
+        tool.blend(two_files, [1, 2], keep_norm=False), plain, rtol=1e-5, atol=1e-6
+    )
+    # The default keeps the sum's direction and the inputs' mean distance from the centre.
+    z = tool.blend(two_files, [1, 2])
+    np.testing.assert_allclose(z, _kept_norm(plain, e, [1, 2]), rtol=1e-5, atol=1e-6)
+    assert np.linalg.norm(z) > np.linalg.norm(plain)  # not pulled towards the centre
+
+
+def test_blend_keeping_the_norm_leaves_single_inputs_as_they_are(tool, two_files):
+    e = tool.embed(two_files)
+    np.testing.assert_allclose(tool.blend(two_files, [1, 0]), e[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tool.blend([e[1], e[1]]), e[1], rtol=1e-5, atol=1e-6)
+    # A sum at the origin has no direction to rescale: it stays there.
+    np.testing.assert_allclose(tool.blend([e[0], -e[0]], [1, 1]), 0.0, atol=1e-6)
+    # Negative weights extrapolate; the point keeps the |w|-weighted mean norm.
+    z = tool.blend(two_files, [1.5, -0.5])
+    np.testing.assert_allclose(
+        z, _kept_norm(1.5 * e[0] - 0.5 * e[1], e, [1.5, -0.5]), rtol=1e-5, atol=1e-6
     )
 
 
 def test_blend_wrong_weight_count_gives_equal_weights(tool, two_files):
     e = tool.embed(two_files)
+    mean = e.mean(axis=0)
     np.testing.assert_allclose(
-        tool.blend(two_files, [1, 2, 3]), e.mean(axis=0), rtol=1e-5, atol=1e-6
+        tool.blend(two_files, [1, 2, 3], keep_norm=False), mean, rtol=1e-5, atol=1e-6
     )
-    np.testing.assert_allclose(tool.blend(two_files), e.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tool.blend(two_files), _kept_norm(mean, e, [1, 1]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_blend_zero_sum_with_normalisation_warns_and_uses_equal_weights(tool, two_files):
     e = tool.embed(two_files)
     with pytest.warns(UserWarning, match="sum to 0"):
-        z = tool.blend(two_files, [1, -1])
+        z = tool.blend(two_files, [1, -1], keep_norm=False)
     np.testing.assert_allclose(z, e.mean(axis=0), rtol=1e-5, atol=1e-6)
 
 
@@ -74,7 +101,14 @@ def test_blend_negative_weights_without_normalisation(tool, two_files):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         z = tool.blend(two_files, [1, -1], normalize_weights=False)
+    # Without normalisation the blend is latent arithmetic: the plain sum, unless asked.
     np.testing.assert_allclose(z, e[0] - e[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tool.blend(two_files, [1, -1], normalize_weights=False, keep_norm=True),
+        _kept_norm(e[0] - e[1], e, [1, -1]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_variance_adds_gaussian_noise_of_that_scale(tool, two_files):
@@ -94,7 +128,10 @@ def test_inputs_may_be_paths_audio_or_embeddings(tool, two_files):
     audio = load_audio(two_files[0], tool.audio_params)
     np.testing.assert_allclose(tool.embed(audio), e[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
-        tool.blend([e[0], two_files[1]], [1, 1]), e.mean(axis=0), rtol=1e-5, atol=1e-6
+        tool.blend([e[0], two_files[1]], [1, 1], keep_norm=False),
+        e.mean(axis=0),
+        rtol=1e-5,
+        atol=1e-6,
     )
 
 
@@ -127,6 +164,13 @@ def test_interpolate_ends_match_the_inputs_and_never_overwrites(tool, two_files,
     sounds = tool.interpolate(*two_files, steps=3, out_dir=tmp_path)
     assert len(sounds) == 3 and all(s.shape == (tool.audio_params.n_samples,) for s in sounds)
     np.testing.assert_allclose(sounds[0], tool.decode(tool.embed(two_files[0])), atol=1e-4)
+    # the middle is the 1:1 blend, keeping the norm as blend() does, or the plain mean
+    np.testing.assert_allclose(sounds[1], tool.decode(tool.blend(two_files)), atol=1e-4)
+    straight = tool.interpolate(*two_files, steps=3, keep_norm=False)
+    np.testing.assert_allclose(
+        straight[1], tool.decode(tool.blend(two_files, keep_norm=False)), atol=1e-4
+    )
+    assert not np.allclose(straight[1], sounds[1], atol=1e-4)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"interp_{i:02d}.wav" for i in range(3)]
     with pytest.raises(FileExistsError):
         tool.interpolate(*two_files, steps=3, out_dir=tmp_path)
@@ -429,6 +473,12 @@ def test_cli_library_generate_similar_predict(
     assert code == 0 and wav.is_file() and "wrote" in out
     code, out = _cli(capsys, "generate", "--logdir", m, "--out", str(wav), "--no-progress")
     assert code == 1 and "exists" in out
+    # --linear: the original's plain weighted sum, another point than the default blend's
+    blend = ["generate", "--logdir", m, "--files", kick, snare, "--seed", "5", "--no-progress"]
+    kept, plain = tmp_path / "kept.wav", tmp_path / "plain.wav"
+    assert _cli(capsys, *blend, "--out", str(kept))[0] == 0
+    assert _cli(capsys, *blend, "--out", str(plain), "--linear")[0] == 0
+    assert not np.allclose(sf.read(kept)[0], sf.read(plain)[0], atol=1e-3)
 
     similar = ["similar", "--logdir", m, "--library", str(library_dir), kick, "-n", "3"]
     code, out = _cli(capsys, *similar, "--json", "--no-progress", "--workers", "1")

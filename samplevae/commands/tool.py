@@ -73,6 +73,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-normalize", action="store_true", help="do not normalise the weights to sum 1"
     )
     p.add_argument(
+        "--linear",
+        action="store_true",
+        help="the plain weighted sum of the embeddings (the original's); by default a blend "
+        "of normalised weights keeps the inputs' distance from the prior's centre",
+    )
+    p.add_argument(
         "--variance", type=float, default=0.0, help="std of Gaussian noise added in latent space"
     )
     p.add_argument("--seed", type=int, default=None)
@@ -183,6 +189,7 @@ def run_generate(args: argparse.Namespace) -> int:
         args.files,
         args.weights,
         normalize_weights=not args.no_normalize,
+        keep_norm=False if args.linear else None,
         variance=args.variance,
         seed=args.seed,
         n_iter=args.iterations,
