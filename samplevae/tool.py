@@ -519,7 +519,7 @@ class SoundSampleTool:
         weighted sum and takes as its distance from the origin (the prior's centre) the
         weighted mean of the inputs' distances (weights by absolute value). A plain weighted
         sum of unrelated points lies nearer the centre than any of them (a 1:1 blend of two:
-        ~0.7 of their norm), where the decoder gives a generic, averaged sound; on real drum
+        ~0.75 of their norm on real kits), where the decoder gives a generic, averaged sound; on real drum
         kits the kept norm brings 1:1 blends nearer real sounds (docs/performance.md).
         ``keep_norm=False`` gives the plain weighted sum, the original's; so does
         ``normalize_weights=False`` unless ``keep_norm=True`` (latent arithmetic such as
