@@ -328,22 +328,16 @@ class ModelParams(_JsonMixin):
             _num(self.classifier_weight) and self.classifier_weight >= 0,
             f"classifier_weight must be >= 0, got {self.classifier_weight!r}",
         )
-        _check(
-            _num(self.metric_weight) and self.metric_weight >= 0,
-            f"metric_weight must be >= 0, got {self.metric_weight!r}",
-        )
-        _check(
-            _num(self.metric_temperature) and self.metric_temperature > 0,
-            f"metric_temperature must be > 0, got {self.metric_temperature!r}",
-        )
-        _check(
-            _num(self.invariance_weight) and self.invariance_weight >= 0,
-            f"invariance_weight must be >= 0, got {self.invariance_weight!r}",
-        )
-        _check(
-            _num(self.invariance_temperature) and self.invariance_temperature > 0,
-            f"invariance_temperature must be > 0, got {self.invariance_temperature!r}",
-        )
+        for term in ("metric", "invariance"):  # the two terms on the search embedding
+            weight, temperature = (
+                getattr(self, f"{term}_weight"),
+                getattr(self, f"{term}_temperature"),
+            )
+            _check(_num(weight) and weight >= 0, f"{term}_weight must be >= 0, got {weight!r}")
+            _check(
+                _num(temperature) and temperature > 0,
+                f"{term}_temperature must be > 0, got {temperature!r}",
+            )
         _check(
             _int(self.decoder_start) and 0 <= self.decoder_start < len(self.conv_channels),
             f"decoder_start must be an integer in [0, {len(self.conv_channels) - 1}] "

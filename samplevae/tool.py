@@ -519,8 +519,9 @@ class SoundSampleTool:
         weighted sum and takes as its distance from the origin (the prior's centre) the
         weighted mean of the inputs' distances (weights by absolute value). A plain weighted
         sum of unrelated points lies nearer the centre than any of them (a 1:1 blend of two:
-        ~0.75 of their norm on real kits), where the decoder gives a generic, averaged sound; on real drum
-        kits the kept norm brings 1:1 blends nearer real sounds (docs/performance.md).
+        ~0.75 of their norm on real kits), where the decoder gives a generic, averaged sound;
+        on real drum kits the kept norm brings 1:1 blends nearer real sounds
+        (docs/performance.md).
         ``keep_norm=False`` gives the plain weighted sum, the original's; so does
         ``normalize_weights=False`` unless ``keep_norm=True`` (latent arithmetic such as
         ``a - b + c`` stays arithmetic).
@@ -682,11 +683,8 @@ class SoundSampleTool:
                 raise FileExistsError(f"would overwrite {clash}; pass overwrite=True")
         out = []
         for i, t in enumerate(np.linspace(0.0, 1.0, steps)):
-            w = np.array([1.0 - t, t])
-            z = w[0] * za + w[1] * zb
-            if keep_norm:
-                z = _with_kept_norm(z, np.stack([za, zb]), w)
-            audio = self.decode(z.astype(np.float32), n_iter=n_iter, trim=trim)
+            z = self.blend([za, zb], [1.0 - t, t], keep_norm=keep_norm)
+            audio = self.decode(z, n_iter=n_iter, trim=trim)
             if paths:
                 write_wav(paths[i], audio, self.audio_params.sample_rate)
             out.append(audio)
