@@ -240,10 +240,24 @@ def is_silent(audio: np.ndarray, threshold: float = SILENCE_PEAK) -> bool:
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> bytes:
-    """Encode a mono or ``[n, channels]`` float signal as WAV bytes."""
+    """Encode a mono or ``[n, channels]`` float signal as WAV bytes.
+
+    The same signal always gives the same bytes: libsndfile stamps a float file's PEAK
+    chunk with the time of writing, and that timestamp is set to zero here.
+    """
     buf = io.BytesIO()
     sf.write(buf, np.asarray(audio, dtype=np.float32), sample_rate, format="WAV", subtype=subtype)
-    return buf.getvalue()
+    data = bytearray(buf.getvalue())
+    # RIFF chunks after the 12-byte header: id (4), size (4, little-endian), payload (padded).
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = bytes(data[pos : pos + 4]), int.from_bytes(data[pos + 4 : pos + 8], "little")
+        if chunk == b"data":
+            break
+        if chunk == b"PEAK" and size >= 8:
+            data[pos + 12 : pos + 16] = bytes(4)  # version (4), then the timestamp (4)
+        pos += 8 + size + (size & 1)
+    return bytes(data)
 
 
 def write_wav(

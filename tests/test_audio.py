@@ -3,8 +3,10 @@ padding and cropping. Content is checked, not only shapes. (Bad input: see test_
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -308,6 +310,21 @@ def test_write_wav_round_trip(tmp_path, rng, subtype, tol):
     assert wav_bytes(x, 16000, subtype=subtype) == path.read_bytes()
 
 
+def test_float_wav_bytes_do_not_depend_on_the_time_of_writing():
+    # libsndfile stamps a float WAV's PEAK chunk with the current second: cross a second
+    # boundary between two encodings of the same signal and they must still be identical.
+    x = np.linspace(-0.5, 0.5, 1000, dtype=np.float32)
+    first = wav_bytes(x, 16000, subtype="FLOAT")
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.02)
+    second = wav_bytes(x, 16000, subtype="FLOAT")
+    assert b"PEAK" in first and first == second
+    y, sr = sf.read(io.BytesIO(second), dtype="float32")
+    np.testing.assert_array_equal(y, x)
+    assert sr == 16000
+
+
 def test_written_files_get_normal_permissions(tmp_path):
     path = write_wav(tmp_path / "out.wav", np.zeros(10), 16000)
     mask = os.umask(0o022)
@@ -317,5 +334,5 @@ def test_written_files_get_normal_permissions(tmp_path):
 
 def test_wav_bytes_stereo():
     data = wav_bytes(np.zeros((100, 2)), 22050)
-    info = sf.info(__import__("io").BytesIO(data))
+    info = sf.info(io.BytesIO(data))
     assert (info.channels, info.samplerate, info.frames, info.subtype) == (2, 22050, 100, "PCM_16")
