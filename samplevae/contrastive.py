@@ -18,13 +18,20 @@ of it (another EQ, room, noise floor, onset, decay: what differs between kits) s
 other's nearest neighbours among the batch's 2n embeddings, by the same scaled Euclidean
 distance (an NT-Xent / SimCLR loss, Chen et al., 2020, with search's distance in place of the
 cosine).
+
+:func:`timbre_loss` distils a model-free similarity into the space: on kits a model never
+heard, the MFCC statistics of the clips (:func:`samplevae.features.mfcc_stats_of_features`)
+find same-class neighbours more often than the latent does. Each clip's soft neighbour
+distribution among the batch by those statistics (standardised over the batch) is the target of
+its neighbour distribution by the embedding (a KL divergence, as in stochastic neighbour
+embedding, Hinton & Roweis, 2002).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["nca_loss", "view_loss"]
+__all__ = ["nca_loss", "timbre_loss", "timbre_statistics", "view_loss"]
 
 
 def _scaled_sq_distances(z, temperature):
@@ -81,3 +88,62 @@ def view_loss(z, z_view, *, temperature: float = 0.1):
     partner = tf.concat([tf.range(n, 2 * n), tf.range(n)], axis=0)
     nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=partner, logits=logits)
     return 0.5 * (nll[:n] + nll[n:])
+
+
+def timbre_statistics(x, dct):
+    """MFCC statistics of a batch of features, in TensorFlow: ``[n, 4 k]`` (mean and standard
+    deviation over time of ``dct @ x`` and of its frame-to-frame differences).
+
+    Parameters
+    ----------
+    x : float tensor [n, n_mels, n_frames], features in [0, 1]
+    dct : float array [k, n_mels], e.g. ``samplevae.features._dct_matrix(20, n_mels)``
+
+    :func:`samplevae.features.mfcc_stats_of_features` are these times ``top_db`` (the
+    features' dB scale), less a constant on the MFCC means: an affine map per column, which
+    the standardisation in :func:`timbre_loss` removes.
+    """
+    c = tf.einsum("km,nmt->nkt", tf.constant(dct, tf.float32), tf.cast(x, tf.float32))
+    # np.gradient along time: central differences, one-sided at the ends
+    d = tf.concat(
+        [
+            c[:, :, 1:2] - c[:, :, :1],
+            0.5 * (c[:, :, 2:] - c[:, :, :-2]),
+            c[:, :, -1:] - c[:, :, -2:-1],
+        ],
+        axis=2,
+    )
+
+    def stats(a):
+        mean = tf.reduce_mean(a, axis=2)
+        std = tf.sqrt(tf.reduce_mean(tf.square(a - mean[:, :, None]), axis=2) + 1e-8)
+        return [mean, std]
+
+    return tf.concat(stats(c) + stats(d), axis=1)
+
+
+def timbre_loss(z, t, *, temperature: float = 0.1):
+    """Per-example neighbour-distillation loss of a batch.
+
+    Parameters
+    ----------
+    z : float tensor [n, D], embeddings
+    t : float tensor [n, K], what the neighbours are taken from (e.g. :func:`timbre_statistics`;
+        standardised over the batch here, no gradient through it)
+    temperature : float, relative to ``D`` and ``K`` (see the module docstring)
+
+    Returns
+    -------
+    float32 tensor [n]: ``KL(p_i || q_i)``, ``p_i`` the softmax over the other clips of
+    ``-|t_i - t_j|^2 / (temperature * K)``, ``q_i`` the same of the embeddings.
+    """
+    t = tf.stop_gradient(tf.cast(t, tf.float32))
+    mean, var = tf.nn.moments(t, axes=[0])
+    t = (t - mean) / tf.sqrt(var + 1e-6)
+    n = tf.shape(z)[0]
+    eye = tf.eye(n, dtype=tf.bool)
+    off = tf.constant(-1e9, tf.float32)
+    log_p = tf.nn.log_softmax(tf.where(eye, off, _scaled_sq_distances(t, temperature)), axis=1)
+    log_q = tf.nn.log_softmax(tf.where(eye, off, _scaled_sq_distances(z, temperature)), axis=1)
+    p = tf.where(eye, 0.0, tf.exp(log_p))
+    return tf.reduce_sum(p * tf.where(eye, 0.0, log_p - log_q), axis=1)

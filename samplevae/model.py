@@ -33,7 +33,7 @@ import tensorflow as tf
 from keras import ops
 
 from samplevae.augment import augment_features
-from samplevae.contrastive import nca_loss, view_loss
+from samplevae.contrastive import nca_loss, timbre_loss, timbre_statistics, view_loss
 from samplevae.errors import ModelError, ParameterError
 from samplevae.features import _dct_matrix
 from samplevae.iaf import IAFStep
@@ -96,6 +96,7 @@ class SampleVAE(keras.Model):
         self.classifier_weight = float(mp.classifier_weight)
         self.metric_weight = float(mp.metric_weight) if n_classes else 0.0
         self.invariance_weight = float(mp.invariance_weight)
+        self.timbre_weight = float(mp.timbre_weight)
         self.augment = bool(run_params.train.augment)
         self.augment_clean = run_params.train.augment_target == "clean"
         self._seed = int(run_params.train.seed)
@@ -174,6 +175,7 @@ class SampleVAE(keras.Model):
         # (dB-scaled) features without c0, i.e. the spectral envelope's detail.
         n_cep = min(CEPSTRAL_COEFFS, audio.n_mels - 1)
         self._cepstrum = _dct_matrix(n_cep + 1, audio.n_mels)[1:].astype(np.float32)
+        self._timbre_dct = _dct_matrix(20, audio.n_mels).astype(np.float32)
 
         # classifier
         self.cls_layers = []
@@ -284,7 +286,7 @@ class SampleVAE(keras.Model):
         -------
         dict of [n] tensors: ``reconstruction`` (summed BCE, nats), ``kl`` (nats),
         ``classifier`` (cross-entropy, 0 without classifier), ``metric`` (NCA, 0 without),
-        ``invariance`` (0 without a view), ``correct`` (0/1),
+        ``invariance`` (0 without a view), ``timbre`` (0 without), ``correct`` (0/1),
         and ``class_probabilities`` [n, K] with a classifier.
         """
         conv_out, hidden = self.encoder(x, training=training)
@@ -310,11 +312,18 @@ class SampleVAE(keras.Model):
         out = {"reconstruction": rec, "kl": log_q - log_p}
         mp = self.run_params.model
         # the embedding search uses: the flow's output from mu
-        search_z = self.flow(mu, conv_out)[0] if self.metric_weight or view is not None else None
+        on_search = self.metric_weight or self.timbre_weight or view is not None
+        search_z = self.flow(mu, conv_out)[0] if on_search else None
         if self.metric_weight and self.n_classes:
             out["metric"] = nca_loss(search_z, y, temperature=mp.metric_temperature)
         else:
             out["metric"] = ops.zeros_like(rec)
+        if self.timbre_weight:  # the clips' own MFCC statistics (x is the scored target)
+            out["timbre"] = timbre_loss(
+                search_z, timbre_statistics(x, self._timbre_dct), temperature=mp.timbre_temperature
+            )
+        else:
+            out["timbre"] = ops.zeros_like(rec)
         if view is not None:
             v_conv, v_hidden = self.encoder(view, training=training)
             v_z = self.flow(self.dense_mu(v_hidden), v_conv)[0]
@@ -335,7 +344,7 @@ class SampleVAE(keras.Model):
 
     def example_loss(self, losses, sample_weight=None):
         """Loss of each example [n]: reconstruction + beta * KL + (weighted) classifier CE
-        (+ the weighted NCA and view-invariance terms where they are on).
+        (+ the weighted NCA, view-invariance and timbre terms where they are on).
 
         The one definition of the loss: training (:meth:`train_step`) minimises its mean and
         validation (:meth:`test_step`) reports its mean over the validation examples.
@@ -348,6 +357,8 @@ class SampleVAE(keras.Model):
             total = total + self.metric_weight * losses["metric"]
         if self.invariance_weight:
             total = total + self.invariance_weight * losses["invariance"]
+        if self.timbre_weight:
+            total = total + self.timbre_weight * losses["timbre"]
         return total
 
     def total_loss(self, losses, sample_weight=None):

@@ -223,7 +223,9 @@ class ModelParams(_JsonMixin):
     ``metric_weight`` / ``metric_temperature``: an NCA term on the search embedding (with
     classes); ``invariance_weight`` / ``invariance_temperature``: a view-invariance term on it
     (each clip and another augmentation of it as each other's nearest neighbours in the batch;
-    no labels needed; samplevae.contrastive). Both 0: the original's loss.
+    no labels needed); ``timbre_weight`` / ``timbre_temperature``: a term that asks each clip's
+    neighbours in the batch by the embedding to be its neighbours by MFCC statistics (no labels
+    needed; samplevae.contrastive). All 0: the original's loss.
 
     ``dropout`` is the rate on the encoder's hidden state and (unless ``decoder_dropout`` sets
     its own; None: ``dropout``'s) the decoder's dense layer;
@@ -255,6 +257,8 @@ class ModelParams(_JsonMixin):
     metric_temperature: float = 0.1
     invariance_weight: float = 0.0
     invariance_temperature: float = 0.1
+    timbre_weight: float = 0.0
+    timbre_temperature: float = 0.1
     decoder_start: int = 0
     loud_weight: float = 0.0
     cepstral_weight: float = 10.0
@@ -328,7 +332,7 @@ class ModelParams(_JsonMixin):
             _num(self.classifier_weight) and self.classifier_weight >= 0,
             f"classifier_weight must be >= 0, got {self.classifier_weight!r}",
         )
-        for term in ("metric", "invariance"):  # the two terms on the search embedding
+        for term in ("metric", "invariance", "timbre"):  # the terms on the search embedding
             weight, temperature = (
                 getattr(self, f"{term}_weight"),
                 getattr(self, f"{term}_temperature"),

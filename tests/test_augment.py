@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from samplevae.augment import AugmentConfig, augment_features
-from samplevae.contrastive import nca_loss, view_loss
+from samplevae.contrastive import nca_loss, timbre_loss, timbre_statistics, view_loss
 from samplevae.features import features
 from samplevae.params import AudioParams
 
@@ -142,6 +142,54 @@ def test_view_loss_gradient_pulls_views_together_and_keeps_clips_apart():
     assert others_gap() > 0.5 * spread  # not collapsed to one point
 
 
+def test_timbre_statistics_are_the_mfcc_statistics_of_the_features_up_to_their_db_scale():
+    from samplevae.features import _dct_matrix, mfcc_stats_of_features
+    from samplevae.params import AudioParams
+
+    params = AudioParams()
+    x = np.random.default_rng(4).uniform(0, 1, (3, params.n_mels, 40)).astype(np.float32)
+    ref = mfcc_stats_of_features(x, params)
+    got = params.top_db * timbre_statistics(x, _dct_matrix(20, params.n_mels)).numpy()
+    # stds and deltas equal; the MFCC means less one constant per coefficient
+    np.testing.assert_allclose(got[:, 20:], ref[:, 20:], atol=1e-3)
+    offset = ref[:, :20] - got[:, :20]
+    np.testing.assert_allclose(offset, np.broadcast_to(offset[0], offset.shape), atol=1e-3)
+
+
+def test_timbre_loss_is_zero_when_the_embedding_keeps_the_statistics_neighbours():
+    rng = np.random.default_rng(5)
+    t = rng.standard_normal((24, 6)).astype(np.float32) * 3 + 7
+    standard = (t - t.mean(0)) / t.std(0)
+    same = timbre_loss(tf.constant(standard), tf.constant(t)).numpy()
+    assert same.shape == (24,) and np.abs(same).max() < 1e-4
+    # scale and offset of the statistics do not matter (standardised over the batch)
+    np.testing.assert_allclose(
+        timbre_loss(tf.constant(standard), tf.constant(5 * t - 2)).numpy(), same, atol=1e-4
+    )
+    shuffled = timbre_loss(tf.constant(standard[rng.permutation(24)]), tf.constant(t)).numpy()
+    assert shuffled.mean() > 1.0
+
+
+def test_timbre_loss_gradient_moves_the_embedding_towards_the_statistics_neighbours():
+    rng = np.random.default_rng(6)
+    t = tf.constant(rng.standard_normal((12, 4)).astype(np.float32))
+    z = tf.Variable(rng.standard_normal((12, 4)).astype(np.float32))
+
+    def nearest_agree():
+        def nn(a):
+            d = np.linalg.norm(a[:, None] - a[None], axis=2) + np.eye(len(a)) * 1e9
+            return d.argmin(1)
+
+        return float(np.mean(nn(z.numpy()) == nn(t.numpy())))
+
+    before = nearest_agree()
+    for _ in range(200):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(timbre_loss(z, t, temperature=1.0))
+        z.assign_sub(1.0 * tape.gradient(loss, z))
+    assert nearest_agree() >= 0.75 > before
+
+
 @pytest.mark.parametrize(
     "field,value",
     [
@@ -150,6 +198,8 @@ def test_view_loss_gradient_pulls_views_together_and_keeps_clips_apart():
         ("metric_temperature", 0),
         ("invariance_weight", -1),
         ("invariance_temperature", 0),
+        ("timbre_weight", -1),
+        ("timbre_temperature", 0),
     ],
 )
 def test_loss_weights_are_validated(field, value):

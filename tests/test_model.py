@@ -442,6 +442,36 @@ def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
     assert got != pytest.approx(reconstruction(other), rel=1e-3)
 
 
+def test_timbre_weight_adds_the_neighbour_term_of_the_clips_mfcc_statistics(rng):
+    """model.timbre_weight: a training step's loss gains weight x timbre_loss between the
+    clips' search embeddings and their MFCC statistics; without it the loss is the plain one."""
+    from samplevae.contrastive import timbre_loss, timbre_statistics
+    from samplevae.features import _dct_matrix
+
+    base = tiny_run_params()
+    params = base.replace(
+        model=base.model.replace(
+            dropout=0.0, classifier_dropout=0.0, decoder_dropout=0.0, timbre_weight=5.0
+        )
+    )
+    model, x, y, eps, state = _zero_step_case(rng, params)
+    logs = model.train_step((x, y))
+    plain = model.per_example_losses(x, y, eps, training=True)
+    stats = timbre_statistics(x, _dct_matrix(20, params.audio.n_mels))
+    term = timbre_loss(model.embed(x), stats).numpy()
+    assert term.min() > 0.0
+    np.testing.assert_allclose(plain["timbre"].numpy(), term, rtol=1e-4, atol=1e-6)
+    expected = np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"] + 5.0 * term)
+    assert float(logs["loss"]) == pytest.approx(expected, rel=1e-5)
+    off = build_model(params.replace(model=params.model.replace(timbre_weight=0.0)), 4)
+    off.set_weights(model.get_weights())
+    off.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    off.set_rng_state(state)
+    assert float(off.train_step((x, y))["loss"]) == pytest.approx(
+        float(np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])), rel=1e-5
+    )
+
+
 def test_invariance_weight_adds_the_view_term_of_an_augmentation_of_each_clip(rng):
     """model.invariance_weight: a training step's loss gains weight x view_loss between each
     clip's search embedding and that of another augmentation of it (seeds of their own, keyed

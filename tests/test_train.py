@@ -386,9 +386,12 @@ def test_time_budget_and_keras_callback(tmp_path, kit_dataset, workspace):
 
 def _levers(p):
     """The quality levers that draw random numbers or change the loss: augmentation, the NCA
-    metric term, the view-invariance term (another augmentation), a heavier classifier."""
+    metric term, the view-invariance term (another augmentation), the timbre term, a heavier
+    classifier."""
     return p.replace(
-        model=p.model.replace(metric_weight=2.0, classifier_weight=5.0, invariance_weight=3.0),
+        model=p.model.replace(
+            metric_weight=2.0, classifier_weight=5.0, invariance_weight=3.0, timbre_weight=2.0
+        ),
         train=p.train.replace(augment=True),
     )
 
