@@ -442,6 +442,16 @@ def test_augment_target_is_what_a_training_step_reconstructs(rng, target):
     assert got != pytest.approx(reconstruction(other), rel=1e-3)
 
 
+def _loss_of_the_same_step_with(model, params, state, x, y, **model_fields):
+    """The loss of ``model``'s zero-rate training step on ``(x, y)`` (from RNG ``state``) for
+    a copy of it whose ``ModelParams`` differ by ``model_fields``."""
+    other = build_model(params.replace(model=params.model.replace(**model_fields)), 4)
+    other.set_weights(model.get_weights())
+    other.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    other.set_rng_state(state)
+    return float(other.train_step((x, y))["loss"])
+
+
 def test_timbre_weight_adds_the_neighbour_term_of_the_clips_mfcc_statistics(rng):
     """model.timbre_weight: a training step's loss gains weight x timbre_loss between the
     clips' search embeddings and their MFCC statistics; without it the loss is the plain one."""
@@ -463,13 +473,9 @@ def test_timbre_weight_adds_the_neighbour_term_of_the_clips_mfcc_statistics(rng)
     np.testing.assert_allclose(plain["timbre"].numpy(), term, rtol=1e-4, atol=1e-6)
     expected = np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"] + 5.0 * term)
     assert float(logs["loss"]) == pytest.approx(expected, rel=1e-5)
-    off = build_model(params.replace(model=params.model.replace(timbre_weight=0.0)), 4)
-    off.set_weights(model.get_weights())
-    off.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
-    off.set_rng_state(state)
-    assert float(off.train_step((x, y))["loss"]) == pytest.approx(
-        float(np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])), rel=1e-5
-    )
+    off = _loss_of_the_same_step_with(model, params, state, x, y, timbre_weight=0.0)
+    plain_loss = np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])
+    assert off == pytest.approx(float(plain_loss), rel=1e-5)
 
 
 def test_invariance_weight_adds_the_view_term_of_an_augmentation_of_each_clip(rng):
@@ -500,10 +506,6 @@ def test_invariance_weight_adds_the_view_term_of_an_augmentation_of_each_clip(rn
     model.reset_metrics()
     assert float(model.test_step((x, y))["loss"]) == first
     # without the term the same step's loss is the plain one
-    off = build_model(params.replace(model=params.model.replace(invariance_weight=0.0)), 4)
-    off.set_weights(model.get_weights())
-    off.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
-    off.set_rng_state(state)
-    assert float(off.train_step((x, y))["loss"]) == pytest.approx(
-        float(np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])), rel=1e-5
-    )
+    off = _loss_of_the_same_step_with(model, params, state, x, y, invariance_weight=0.0)
+    plain_loss = np.mean(plain["reconstruction"] + plain["kl"] + plain["classifier"])
+    assert off == pytest.approx(float(plain_loss), rel=1e-5)
